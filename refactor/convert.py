@@ -1,16 +1,57 @@
-"""Placeholder: the pipeline (parse → analyze → rules → emit) lands here."""
+"""The pipeline: parse once, analyze into facts, run the rules into a plan, emit once, re-parse."""
 
 from __future__ import annotations
 
 import libcst as cst
 
+from lightify.analyze.declines import Decline
+from lightify.analyze.program import find_program
+from lightify.analyze.tree import ModuleIndex, index_module
 from lightify.api import Conversion
-from lightify.diagnostics import ParseFailure
+from lightify.diagnostics import Finding, ParseFailure
+from lightify.emit import emit
+from lightify.lower import Lowering
+
+LIGHTNING_PACKAGES = ("lightning", "pytorch_lightning", "lightning_fabric")
+
+
+def parse(source: str) -> cst.Module:
+    try:
+        return cst.parse_module(source)
+    except cst.ParserSyntaxError as error:
+        raise ParseFailure(
+            f"cannot parse: {error.message}", error.raw_line, error.raw_column + 1
+        ) from None
 
 
 def convert_module(source: str, path: str = "<string>", target: str = "lightning") -> Conversion:
+    """Convert the training program of one file, or leave the file exactly as it is."""
+    module = parse(source)
+    index = index_module(module)
+    if any(index.imports.imports_module(package) for package in LIGHTNING_PACKAGES):
+        return Conversion(source, source, ())
     try:
-        cst.parse_module(source)
-    except cst.ParserSyntaxError as error:
-        raise ParseFailure(f"cannot parse: {error.message}", error.raw_line, error.raw_column + 1) from None
-    return Conversion(source, source, ())
+        program = find_program(index)
+        if program is None:
+            return Conversion(source, source, ())
+        plan = Lowering(index, program, path).run()
+        new_module = emit(index, program, plan, target)
+    except Decline as decline:
+        return Conversion(source, source, (_finding(index, path, decline),))
+    converted = new_module.code
+    _check_output(converted)
+    return Conversion(source, converted, tuple(sorted(plan.notes)))
+
+
+def _finding(index: ModuleIndex, path: str, decline: Decline) -> Finding:
+    try:
+        line, col = index.position(decline.node)
+    except KeyError:
+        line, col = 1, 1
+    return Finding(path, line, col, decline.code, decline.message)
+
+
+def _check_output(converted: str) -> None:
+    """Never hand back code that does not parse or compile."""
+    parse(converted)
+    compile(converted, "<lightify output>", "exec")

@@ -1,0 +1,93 @@
+"""Classify the names a training program binds: model, optimizer, scheduler, loader, device, config."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from lightify.analyze.facts import Binding, Kind
+from lightify.analyze.nodes import assigned_names, only_small
+from lightify.analyze.tree import ModuleIndex
+
+LOADER_CLASSES = {"torch.utils.data.DataLoader", "torch.utils.data.dataloader.DataLoader"}
+CONFIG_CALLS = {"types.SimpleNamespace", "argparse.Namespace"}
+
+
+def strip_device_calls(value: cst.BaseExpression) -> cst.BaseExpression:
+    """``Net().to(device)`` → ``Net()``: the call that really builds the object."""
+    while (
+        isinstance(value, cst.Call)
+        and isinstance(value.func, cst.Attribute)
+        and value.func.attr.value in {"to", "cuda", "cpu"}
+    ):
+        value = value.func.value
+    return value
+
+
+def collect_bindings(index: ModuleIndex, block: list[cst.BaseStatement]) -> dict[str, Binding]:
+    """Bindings made by the plain assignments of a block (the last one wins)."""
+    module_classes = index.module_classes()
+    dataclasses = index.dataclasses()
+    bindings: dict[str, Binding] = {}
+    for line in block:
+        small = only_small(line)
+        if not isinstance(small, cst.Assign) or len(small.targets) != 1:
+            continue
+        target = small.targets[0].target
+        names = assigned_names(target)
+        if isinstance(target, cst.Name):
+            values = [small.value]
+        elif isinstance(small.value, cst.Tuple) and len(small.value.elements) == len(names):
+            values = [e.value for e in small.value.elements]
+        else:
+            values = [None] * len(names)
+        for name, value in zip(names, values, strict=True):
+            kind, callee = _classify(index, value, module_classes, dataclasses)
+            bindings[name] = Binding(name, line, value or small.value, kind, callee)
+    return bindings
+
+
+def _classify(
+    index: ModuleIndex,
+    value: cst.BaseExpression | None,
+    module_classes: set[str],
+    dataclasses: set[str],
+) -> tuple[Kind, str | None]:
+    if value is None:
+        return Kind.VALUE, None
+    if _is_device_expression(index, value):
+        return Kind.DEVICE, None
+    built = strip_device_calls(value)
+    if not isinstance(built, cst.Call):
+        return Kind.VALUE, None
+    if isinstance(built.func, cst.Attribute) and built.func.attr.value == "parse_args":
+        return Kind.CONFIG, "argparse.ArgumentParser.parse_args"
+    qual = index.imports.qualify(built.func)
+    local = built.func.value if isinstance(built.func, cst.Name) else None
+    if local in module_classes:
+        return Kind.MODULE, local
+    if local in dataclasses or qual in CONFIG_CALLS:
+        return Kind.CONFIG, qual or local
+    if qual is None:
+        return Kind.VALUE, None
+    if qual in LOADER_CLASSES:
+        return Kind.LOADER, qual
+    if qual.startswith("torch.optim.lr_scheduler."):
+        return Kind.SCHEDULER, qual
+    if qual.startswith("torch.optim.") and qual.count(".") == 2:
+        return Kind.OPTIMIZER, qual
+    if qual.startswith("torch.nn.") and not qual.startswith("torch.nn.functional"):
+        return Kind.MODULE, qual
+    return Kind.VALUE, qual
+
+
+def _is_device_expression(index: ModuleIndex, value: cst.BaseExpression) -> bool:
+    """``torch.device(...)``, ``"cuda" if ... else "cpu"``, ``torch.accelerator...``."""
+    if isinstance(value, cst.Call):
+        qual = index.imports.qualify(value.func) or ""
+        return qual == "torch.device" or qual.startswith("torch.accelerator.")
+    if isinstance(value, cst.IfExp):
+        return all(
+            isinstance(v, cst.SimpleString) and v.evaluated_value in {"cuda", "cpu", "mps"}
+            for v in (value.body, value.orelse)
+        )
+    return isinstance(value, cst.SimpleString) and value.evaluated_value in {"cuda", "cpu"}

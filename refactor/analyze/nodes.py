@@ -1,0 +1,99 @@
+"""Small, pure helpers over libcst nodes shared by the analyzer, the rules and the emitter."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import libcst as cst
+
+_EMPTY = cst.Module(body=[])
+
+
+def dotted_name(node: cst.CSTNode) -> str | None:
+    """``a.b.c`` for a Name/Attribute chain, else None."""
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        head = dotted_name(node.value)
+        return None if head is None else f"{head}.{node.attr.value}"
+    return None
+
+
+def code(node: cst.CSTNode) -> str:
+    """Source text of a node, without surrounding indentation."""
+    return _EMPTY.code_for_node(node)
+
+
+def expr(text: str) -> cst.BaseExpression:
+    return cst.parse_expression(text)
+
+
+def stmt(text: str) -> cst.BaseStatement:
+    return cst.parse_statement(text)
+
+
+def names_in(node: cst.CSTNode) -> set[str]:
+    """Every bare name read or written anywhere under ``node``."""
+    found: set[str] = set()
+
+    class _Names(cst.CSTVisitor):
+        def visit_Name(self, name: cst.Name) -> None:
+            found.add(name.value)
+
+        def visit_Attribute(self, attribute: cst.Attribute) -> bool:
+            attribute.value.visit(self)
+            return False
+
+    node.visit(_Names())
+    return found
+
+
+def assigned_names(target: cst.BaseExpression) -> list[str]:
+    """Names bound by an assignment target (tuples and lists unpacked)."""
+    if isinstance(target, cst.Name):
+        return [target.value]
+    if isinstance(target, cst.Tuple | cst.List):
+        out: list[str] = []
+        for element in target.elements:
+            out.extend(assigned_names(element.value))
+        return out
+    return []
+
+
+def simple_statements(block: cst.BaseSuite) -> Iterator[cst.BaseSmallStatement]:
+    """The small statements of a block's simple lines, in order."""
+    for line in block.body if isinstance(block, cst.IndentedBlock) else [block]:
+        if isinstance(line, cst.SimpleStatementLine):
+            yield from line.body
+
+
+def only_small(line: cst.CSTNode) -> cst.BaseSmallStatement | None:
+    """The single small statement of a one-statement line, else None."""
+    if isinstance(line, cst.SimpleStatementLine) and len(line.body) == 1:
+        return line.body[0]
+    return None
+
+
+def call_of(node: cst.CSTNode) -> cst.Call | None:
+    """The call of an expression statement ``f(...)``, else None."""
+    small = only_small(node)
+    if isinstance(small, cst.Expr) and isinstance(small.value, cst.Call):
+        return small.value
+    return None
+
+
+def method_call(node: cst.CSTNode) -> tuple[str, str, cst.Call] | None:
+    """``(receiver, method, call)`` for a statement ``receiver.method(...)``."""
+    call = call_of(node)
+    if call is None or not isinstance(call.func, cst.Attribute):
+        return None
+    receiver = dotted_name(call.func.value)
+    if receiver is None:
+        return None
+    return receiver, call.func.attr.value, call
+
+
+def block_body(suite: cst.BaseSuite) -> list[cst.BaseStatement]:
+    if isinstance(suite, cst.IndentedBlock):
+        return list(suite.body)
+    return [cst.SimpleStatementLine(body=list(suite.body))]

@@ -1,0 +1,324 @@
+"""Write the plan into the module: the LightningModule class, the Trainer call, removals, imports."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from lightify.analyze.declines import Decline
+from lightify.analyze.facts import Program
+from lightify.analyze.nodes import assigned_names, code, names_in, only_small
+from lightify.analyze.tree import ModuleIndex
+from lightify.lower import comments_in
+from lightify.plan import Method, Plan
+from lightify.wrap import wrap_call, wrap_statement
+
+METHOD_ORDER = (
+    "training_step",
+    "on_validation_model_eval",
+    "on_validation_model_train",
+    "on_validation_epoch_start",
+    "validation_step",
+    "on_validation_epoch_end",
+    "on_test_model_eval",
+    "on_test_model_train",
+    "test_step",
+    "configure_optimizers",
+    "optimizer_zero_grad",
+    "lr_scheduler_step",
+)
+TARGETS = {"lightning": ("lightning", "L"), "pytorch_lightning": ("pytorch_lightning", "pl")}
+
+
+def emit(index: ModuleIndex, program: Program, plan: Plan, target: str) -> cst.Module:
+    package, alias = _import_alias(index, target)
+    names = _free_names(program, "trainer", "lit_module")
+    lit_class = _class(plan, alias)
+    replacement = _trainer_code(program, plan, alias, names)
+    replaced = dict(plan.replaced)
+    replaced[program.epoch.node] = replacement
+    removed = set(plan.removed)
+    if program.test_call is not None:
+        replaced[program.test_call] = _test_code(program, plan, names)
+        removed |= _test_result_prints(program)
+    functions = {f for f in (program.train.function, _function(program.validation), _function(program.test)) if f}
+    module = index.module.visit(_Rewrite(replaced, removed))
+    module = _drop_unused(module, {*functions, *plan.removable}, index)
+    module = _insert_class(module, lit_class, functions, index)
+    module = _add_import(module, package, alias, index)
+    _check_removed_names(module, program, plan)
+    return module
+
+
+def _function(found):
+    return None if found is None else found.function
+
+
+def _import_alias(index: ModuleIndex, target: str) -> tuple[str, str]:
+    package, alias = TARGETS[target]
+    existing = index.imports.local_name(package)
+    return package, existing or alias
+
+
+def _free_names(program: Program, *wanted: str) -> dict[str, str]:
+    taken = set(program.bindings) | names_in(program.owner)
+    out = {}
+    for name in wanted:
+        candidate = name
+        while candidate in taken:
+            candidate += "_"
+        out[name] = candidate
+    return out
+
+
+def _class(plan: Plan, alias: str) -> cst.ClassDef:
+    params = ", ".join(["self", *plan.modules, *plan.hparams])
+    init_lines = ["super().__init__()"]
+    ignored = [*plan.modules, *sorted(plan.unsaved)]
+    if plan.hparams or plan.modules:
+        listed = ", ".join(f'"{name}"' for name in ignored)
+        init_lines.append(
+            f"self.save_hyperparameters(ignore=[{listed}])" if ignored else "self.save_hyperparameters()"
+        )
+    init_lines += [f"self.{name} = {name}" for name in [*plan.modules, *plan.hparams]]
+    methods = [Method("__init__", params, [cst.parse_statement(line) for line in init_lines])]
+    methods += [plan.methods[name] for name in METHOD_ORDER if name in plan.methods]
+    body = []
+    for position, method in enumerate(methods):
+        node = cst.parse_statement(f"def {method.name}({method.params}):\n    pass\n")
+        assert isinstance(node, cst.FunctionDef)
+        statements = [wrap_statement(s, indent=8) for s in method.body]
+        node = node.with_changes(body=cst.IndentedBlock(body=statements or [cst.parse_statement("pass")]))
+        if position:
+            node = node.with_changes(leading_lines=[cst.EmptyLine(indent=False)])
+        body.append(node)
+    header = cst.parse_statement(f"class {plan.class_name}({alias}.LightningModule):\n    pass\n")
+    assert isinstance(header, cst.ClassDef)
+    return header.with_changes(body=cst.IndentedBlock(body=body))
+
+
+def _trainer_code(program: Program, plan: Plan, alias: str, names: dict[str, str]) -> list:
+    kwargs = [f"{key}={code(value)}" for key, value in plan.trainer_kwargs.items()]
+    trainer = names["trainer"]
+    lines = [wrap_call(f"{trainer} = {alias}.Trainer(", kwargs, ")", indent=8)]
+    construct = _construct(plan)
+    loaders = ", ".join(x for x in (plan.train_loader, plan.val_loader) if x)
+    if plan.test_loader is not None:
+        lines.append(f"{names['lit_module']} = {construct}")
+        lines.append(f"{trainer}.fit({names['lit_module']}, {loaders})")
+    else:
+        lines.append(f"{trainer}.fit({construct}, {loaders})")
+    statements = [cst.parse_statement(line) for line in lines]
+    statements += [s for s in plan.after_fit if plan.test_loader is None]
+    first = statements[0].with_changes(leading_lines=program.epoch.node.leading_lines)
+    return [first, *statements[1:]]
+
+
+def _construct(plan: Plan) -> str:
+    args = [*plan.modules, *(f"{k}={code(v)}" for k, v in plan.hparams.items())]
+    return f"{plan.class_name}({', '.join(args)})"
+
+
+def _test_code(program: Program, plan: Plan, names: dict[str, str]) -> list:
+    test = f"{names['trainer']}.test({names['lit_module']}, dataloaders={plan.test_loader})"
+    statements = [cst.parse_statement(test)]
+    calls = [s for s in program.test.before if (m := only_small(s)) is not None and "eval" in code(m)]
+    statements += [cst.parse_statement(code(s).strip()) for s in calls]
+    return [statements[0].with_changes(leading_lines=program.test_call.leading_lines), *statements[1:]]
+
+
+def _test_result_prints(program: Program) -> set[cst.CSTNode]:
+    from lightify.rules.print_logging import is_print
+
+    names = set(program.test.result_names)
+    after = program.block[program.block.index(program.test_call) + 1 :]
+    return {s for s in after if is_print(s) and names_in(s) & names}
+
+
+class _Rewrite(cst.CSTTransformer):
+    """Apply removals and replacements block by block, carrying removed comments forward."""
+
+    def __init__(self, replaced: dict, removed: set) -> None:
+        self.replaced = replaced
+        self.removed = removed
+
+    def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
+        return updated_node.with_changes(body=self._block(original_node.body, updated_node.body))
+
+    def leave_IndentedBlock(
+        self, original_node: cst.IndentedBlock, updated_node: cst.IndentedBlock
+    ) -> cst.IndentedBlock:
+        body = self._block(original_node.body, updated_node.body)
+        return updated_node.with_changes(body=body or [cst.parse_statement("pass")])
+
+    def _block(self, originals, updated) -> list:
+        out: list = []
+        pending: list[cst.EmptyLine] = []
+        for original, new in zip(originals, updated, strict=True):
+            if original in self.removed:
+                pending += [line for line in original.leading_lines if line.comment] + _trailing(original)
+                continue
+            replacement = self.replaced.get(original, new)
+            items = replacement if isinstance(replacement, list) else [replacement]
+            if pending and items:
+                items[0] = items[0].with_changes(leading_lines=[*items[0].leading_lines, *pending])
+                pending = []
+            out.extend(items)
+        return out
+
+
+def _trailing(statement) -> list[cst.EmptyLine]:
+    if isinstance(statement, cst.SimpleStatementLine) and statement.trailing_whitespace.comment:
+        return [cst.EmptyLine(comment=statement.trailing_whitespace.comment)]
+    return []
+
+
+def _drop_unused(module: cst.Module, candidates: set, index: ModuleIndex) -> cst.Module:
+    """Remove functions and bindings the conversion made dead (matched by their text)."""
+    texts = {code(node) for node in candidates}
+    for _ in range(3):
+        used = _names_used_outside(module, texts)
+        keep_out = set()
+        for statement in _walk_statements(module):
+            if code(statement) in texts and not (_bound_by(statement) & used):
+                keep_out.add(statement)
+        if not keep_out:
+            break
+        module = module.visit(_Rewrite({}, keep_out))
+    return module
+
+
+def _walk_statements(module: cst.Module):
+    found = []
+
+    class _Stmts(cst.CSTVisitor):
+        def visit_SimpleStatementLine(self, node) -> None:
+            found.append(node)
+
+        def visit_FunctionDef(self, node) -> None:
+            found.append(node)
+
+    module.visit(_Stmts())
+    return found
+
+
+def _bound_by(statement) -> set[str]:
+    if isinstance(statement, cst.FunctionDef):
+        return {statement.name.value}
+    small = only_small(statement)
+    if isinstance(small, cst.Assign):
+        return {n for t in small.targets for n in assigned_names(t.target)}
+    return set()
+
+
+def _names_used_outside(module: cst.Module, texts: set[str]) -> set[str]:
+    used: set[str] = set()
+
+    class _Uses(cst.CSTVisitor):
+        def visit_SimpleStatementLine(self, node) -> bool:
+            if code(node) in texts:
+                small = only_small(node)
+                if isinstance(small, cst.Assign):
+                    used.update(names_in(small.value))
+                return False
+            used.update(names_in(node))
+            return False
+
+        def visit_FunctionDef(self, node) -> bool:
+            return code(node) not in texts
+
+        def visit_Name(self, node: cst.Name) -> None:
+            used.add(node.value)
+
+    module.visit(_Uses())
+    return used
+
+
+def _insert_class(module: cst.Module, lit: cst.ClassDef, functions: set, index: ModuleIndex) -> cst.Module:
+    """Where the removed per-epoch functions stood, else after the last model class."""
+    body = list(module.body)
+    position = None
+    for i, statement in enumerate(body):
+        if isinstance(statement, cst.ClassDef):
+            position = i + 1
+    if position is None:
+        position = _first_code(body)
+    lit = lit.with_changes(leading_lines=[cst.EmptyLine(), cst.EmptyLine()])
+    following = body[position] if position < len(body) else None
+    if following is not None:
+        lines = [line for line in following.leading_lines if line.comment]
+        body[position] = following.with_changes(leading_lines=[cst.EmptyLine(), cst.EmptyLine(), *lines])
+    body.insert(position, lit)
+    del functions, index
+    return module.with_changes(body=body)
+
+
+def _first_code(body: list) -> int:
+    for i, statement in enumerate(body):
+        if not isinstance(only_small(statement), cst.Import | cst.ImportFrom):
+            return i
+    return len(body)
+
+
+def _add_import(module: cst.Module, package: str, alias: str, index: ModuleIndex) -> cst.Module:
+    if index.imports.local_name(package):
+        return module
+    statement = cst.parse_statement(f"import {package} as {alias}" if alias != package else f"import {package}")
+    body = list(module.body)
+    imports = [i for i, s in enumerate(body) if isinstance(only_small(s), cst.Import | cst.ImportFrom)]
+    position = next(
+        (i for i in imports if _module_of(body[i]) > package and _module_of(body[i]) != "__future__"),
+        imports[-1] + 1 if imports else 0,
+    )
+    if position < len(body) and position in imports:
+        following = body[position]
+        statement = statement.with_changes(leading_lines=following.leading_lines)
+        body[position] = following.with_changes(leading_lines=[])
+    body.insert(position, statement)
+    return module.with_changes(body=body)
+
+
+def _module_of(statement) -> str:
+    small = only_small(statement)
+    if isinstance(small, cst.Import):
+        return code(small.names[0].name)
+    if isinstance(small, cst.ImportFrom) and small.module is not None:
+        return code(small.module)
+    return ""
+
+
+def _check_removed_names(module: cst.Module, program: Program, plan: Plan) -> None:
+    """An optimizer or scheduler used after the loop would now be undefined: decline."""
+    removed_names = set()
+    for node in plan.removed:
+        removed_names |= _bound_by(node)
+    still = _free_names_in(module) & removed_names
+    if still:
+        name = sorted(still)[0]
+        raise Decline(
+            "LFY403",
+            f"`{name}` is still used outside the training loop after conversion; "
+            "lightify leaves the loop as it is",
+            program.bindings[name].line if name in program.bindings else program.epoch.node,
+        )
+
+
+def _free_names_in(module: cst.Module) -> set[str]:
+    """Names read at module level and by functions that do not bind them themselves."""
+    from lightify.into_module import bound_names
+
+    found: set[str] = set()
+    for statement in module.body:
+        if isinstance(statement, cst.FunctionDef | cst.ClassDef):
+            params = {p.name.value for p in _params(statement)}
+            found |= names_in(statement.body) - params - bound_names([statement.body])
+        else:
+            found |= names_in(statement)
+    return found
+
+
+def _params(node) -> list[cst.Param]:
+    if not isinstance(node, cst.FunctionDef):
+        return []
+    p = node.params
+    return [*p.posonly_params, *p.params, *p.kwonly_params]
+

@@ -1,0 +1,141 @@
+"""Rewrite names of the program's scope for code that moves into the LightningModule.
+
+``model`` becomes ``self.model`` (a constructor argument), ``args.lr`` becomes
+``self.lr`` (a hyperparameter passed as ``lr=args.lr``), ``device`` becomes
+``self.device``, the epoch counter becomes ``self.current_epoch``. Names the
+moved code binds itself (the batch, locals) are left alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import libcst as cst
+
+from lightify.analyze.declines import Decline
+from lightify.analyze.facts import Kind, Program
+from lightify.analyze.nodes import assigned_names
+from lightify.plan import Plan
+
+
+def bound_names(nodes: list[cst.CSTNode]) -> set[str]:
+    """Names the given code binds itself: assignment, loop and comprehension targets."""
+    found: set[str] = set()
+
+    class _Targets(cst.CSTVisitor):
+        def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+            found.update(assigned_names(node.target))
+
+        def visit_AugAssign(self, node: cst.AugAssign) -> None:
+            found.update(assigned_names(node.target))
+
+        def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+            found.update(assigned_names(node.target))
+
+        def visit_For(self, node: cst.For) -> None:
+            found.update(assigned_names(node.target))
+
+        def visit_CompFor(self, node: cst.CompFor) -> None:
+            found.update(assigned_names(node.target))
+
+        def visit_AsName(self, node: cst.AsName) -> None:
+            found.update(assigned_names(node.name))
+
+        def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
+            found.update(assigned_names(node.target))
+
+    for node in nodes:
+        node.visit(_Targets())
+    return found
+
+
+class IntoModule(cst.CSTTransformer):
+    """The name rewriting itself; ``extra`` maps further names (a loader → the trainer's)."""
+
+    def __init__(
+        self,
+        program: Program,
+        plan: Plan,
+        local: set[str],
+        extra: dict[str, cst.BaseExpression] | None = None,
+        on_name: Callable[[str], None] | None = None,
+    ) -> None:
+        self.program = program
+        self.plan = plan
+        self.local = local
+        self.extra = extra or {}
+        self.skip: set[int] = set()
+        self.on_name = on_name
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        self.skip.add(id(node.attr))
+        if isinstance(node.value, cst.Name) and self._is_config(node.value.value):
+            self.skip.add(id(node.value))  # `args.lr` becomes one hyperparameter, not `args`
+
+    def _is_config(self, name: str) -> bool:
+        binding = self.program.bindings.get(name)
+        return name not in self.local and binding is not None and binding.kind is Kind.CONFIG
+
+    def visit_Arg(self, node: cst.Arg) -> None:
+        if node.keyword is not None:
+            self.skip.add(id(node.keyword))
+
+    def visit_Param(self, node: cst.Param) -> None:
+        self.skip.add(id(node.name))
+
+    def leave_Attribute(
+        self, original_node: cst.Attribute, updated_node: cst.Attribute
+    ) -> cst.BaseExpression:
+        value = original_node.value
+        if isinstance(value, cst.Name) and self._is_config(value.value):
+            if self.on_name is not None:
+                self.on_name(value.value)
+            return _self(self.plan.hparam(original_node.attr.value, original_node))
+        return updated_node
+
+    def leave_Name(self, original_node: cst.Name, updated_node: cst.Name) -> cst.BaseExpression:
+        if id(original_node) in self.skip or original_node.value in self.local:
+            return updated_node
+        name = original_node.value
+        if name in self.extra:
+            return self.extra[name]
+        if name == self.program.epoch.epoch_var:
+            start = self.program.epoch.start
+            if start is None or (isinstance(start, cst.Integer) and start.value == "0"):
+                return _self("current_epoch")
+            return cst.BinaryOperation(_self("current_epoch"), cst.Add(), start)
+        binding = self.program.bindings.get(name)
+        if binding is None:
+            return updated_node
+        if self.on_name is not None:
+            self.on_name(name)
+        if binding.kind is Kind.MODULE:
+            return _self(self.plan.module(name))
+        if binding.kind is Kind.DEVICE:
+            return _self("device")
+        if binding.kind in (Kind.OPTIMIZER, Kind.SCHEDULER, Kind.LOADER):
+            raise Decline(
+                "LFY403",
+                f"code in the loop uses `{name}` in a way lightify cannot carry into the "
+                "LightningModule",
+                binding.line,
+            )
+        saved = _is_plain_value(binding.value)
+        return _self(self.plan.hparam(name, cst.Name(name), saved=saved))
+
+
+def _self(attribute: str) -> cst.Attribute:
+    return cst.Attribute(cst.Name("self"), cst.Name(attribute))
+
+
+def _is_plain_value(value: cst.BaseExpression) -> bool:
+    """Literals and arithmetic on them: safe to save as a hyperparameter."""
+    if isinstance(value, cst.Integer | cst.Float | cst.SimpleString | cst.Name):
+        return True
+    if isinstance(value, cst.UnaryOperation):
+        return _is_plain_value(value.expression)
+    if isinstance(value, cst.BinaryOperation):
+        return _is_plain_value(value.left) and _is_plain_value(value.right)
+    if isinstance(value, cst.Attribute):
+        return True
+    return False

@@ -1,0 +1,127 @@
+"""Reading and writing scripts byte-for-byte faithfully.
+
+A conversion must not touch what it does not convert: the encoding (a PEP 263
+cookie, a UTF-8 BOM) and the line endings (CRLF) survive a read-convert-write
+round trip, and a write never leaves a half-written script behind.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import io
+import os
+import stat
+import tempfile
+import tokenize
+from dataclasses import dataclass
+from pathlib import Path
+
+from lightify.diagnostics import ParseFailure
+
+
+class ReadFailure(ParseFailure):
+    """A file that cannot be read as text at all; there is no position to report."""
+
+    def format(self, path: str) -> str:
+        return f"{path}: error: {self.message}"
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """A script's text and how it was stored, so it can be written back the same way."""
+
+    path: Path
+    text: str
+    encoding: str
+    bom: bool
+
+
+def read_source(path: Path) -> str:
+    """Return a script's text, decoded as Python itself would decode it."""
+    return read_source_file(path).text
+
+
+def read_source_file(path: Path) -> SourceFile:
+    """Read a script; raises ReadFailure/ParseFailure with a reason when it is not text."""
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise ReadFailure(f"cannot read: {describe_os_error(error)}") from None
+    return decode_source(data, path)
+
+
+def decode_source(data: bytes, path: Path) -> SourceFile:
+    """Decode bytes read from a file or stdin, honouring a BOM and a coding cookie."""
+    if b"\0" in data:
+        raise ReadFailure("cannot read: binary file (contains NUL bytes)")
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    except SyntaxError as error:
+        # Either undecodable bytes in the first two lines (report where) or a bad cookie.
+        _decode(data, "utf-8-sig" if data.startswith(codecs.BOM_UTF8) else "utf-8")
+        raise ReadFailure(f"cannot read: {error.msg} (check the coding declaration)") from None
+    return SourceFile(path, _decode(data, encoding), encoding, bom=encoding == "utf-8-sig")
+
+
+def _decode(data: bytes, encoding: str) -> str:
+    """Decode without translating newlines (CRLF stays CRLF); locate any bad byte."""
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as error:
+        raise _decode_failure(encoding, error) from None
+
+
+def _decode_failure(encoding: str, error: UnicodeDecodeError) -> ParseFailure:
+    """Point at the first undecodable byte and say how to fix the file."""
+    data = error.object  # after any BOM, which is invisible in an editor anyway
+    before = data[: error.start]
+    line = before.count(b"\n") + 1
+    col = error.start - (before.rfind(b"\n") + 1) + 1
+    name = "UTF-8" if encoding.startswith("utf-8") else encoding
+    return ParseFailure(
+        f"cannot read: byte 0x{data[error.start]:02x} is not valid {name}; "
+        "save the file as UTF-8 or declare its encoding with a '# -*- coding: ... -*-' line",
+        line,
+        col,
+    )
+
+
+def write_atomic(path: Path, text: str, encoding: str) -> None:
+    """Replace ``path`` with ``text`` so that readers see the old file or the new, never a mix.
+
+    The text goes to a temporary file next to the target (same file system, so
+    the final rename is atomic), keeps the target's permission bits, and
+    replaces the file a symlink points at rather than the link itself.
+    """
+    target = Path(os.path.realpath(path))
+    data = text.encode(encoding)
+    mode = _mode_for(target)
+    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(temp, mode)
+        os.replace(temp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+
+
+def _mode_for(target: Path) -> int:
+    """The existing file's permission bits, or what a plain ``open(..., "w")`` would give."""
+    try:
+        return stat.S_IMODE(target.stat().st_mode)
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def describe_os_error(error: OSError) -> str:
+    """``[Errno 13] Permission denied: 'x'`` -> ``permission denied``."""
+    reason = error.strerror or str(error)
+    return reason[:1].lower() + reason[1:]

@@ -1,0 +1,381 @@
+"""Capture harness: run one training script and record what its training computes.
+
+Run as ``python harness.py --out RECORD.json [--seed 0] [--max-steps N]
+[--device cpu|cuda] SCRIPT [ARGS...]`` in a fresh interpreter. It is executed by
+file path, so it imports nothing from lightify and only the standard library at
+module level: torch must not be imported before the environment (CUDA
+visibility, cuBLAS workspace) is set.
+
+The record holds, in call order: the value of every scalar ``backward()``, the
+learning rates and a parameter checksum after every optimizer step, a checksum
+of every outermost module call made without grad (evaluation), and every
+ReduceLROnPlateau metric. Each entry of ``losses``/``eval``/``monitor`` has a
+twin in ``losses_at``/``eval_at``/``monitor_at``: the number of optimizer steps
+done when it was recorded, so a comparison can tell which stream diverged first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import math
+import os
+import platform
+import random
+import runpy
+import sys
+import traceback
+import warnings
+import weakref
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+EXIT_SCRIPT_FAILED = 3
+"""Exit code when the script raised or exited with a non-zero status."""
+
+_TRAINER_MODULES = frozenset(
+    {"lightning.pytorch.trainer.trainer", "pytorch_lightning.trainer.trainer"}
+)
+
+
+class StopRun(BaseException):
+    """Ends the run after --max-steps optimizer steps.
+
+    A BaseException, so that a script's ``except Exception`` cannot swallow it.
+    """
+
+
+class Recorder:
+    """Collects the record in memory; hooks only append, the file is written once."""
+
+    def __init__(self, seed: int, device: str, max_steps: int | None) -> None:
+        self.seed = seed
+        self.device = device
+        self.max_steps = max_steps
+        self.losses: list[float] = []
+        self.losses_at: list[int] = []
+        self.steps: list[dict[str, Any]] = []
+        self.eval: list[float] = []
+        self.eval_at: list[int] = []
+        self.monitor: list[float] = []
+        self.monitor_at: list[int] = []
+        self.warnings: list[str] = []
+        self.used_cuda = False
+        self.stopped_early = False
+        self.exit_code = 0
+        self.error: str | None = None
+        self.torch: Any = None
+        """The torch module, set once the environment allows importing it."""
+        # id(optimizer) -> (weak reference, small id): weak, so that a script making a
+        # new optimizer every epoch does not keep the old ones' state alive.
+        self._optimizer_ids: dict[int, tuple[weakref.ref[Any], int]] = {}
+        self._module_depth = 0
+        self._sanity_checks = 0
+
+    # -- training side -------------------------------------------------------
+
+    def on_backward(self, tensor: Any) -> None:
+        """Records the loss; every scalar backward is one, in raw and Lightning code alike."""
+        if tensor.numel() == 1:
+            self.used_cuda = self.used_cuda or tensor.is_cuda
+            self.losses.append(float(tensor.detach()))
+            self.losses_at.append(len(self.steps))
+
+    def on_optimizer_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+        """Records lrs and a parameter checksum, then stops the run at --max-steps."""
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        with self.torch.no_grad():
+            self.used_cuda = self.used_cuda or any(p.is_cuda for p in params)
+            sums, abs_sums = _float64_sums(self.torch, [p.detach() for p in params])
+        self.steps.append(
+            {
+                "step": len(self.steps),
+                "optimizer": self._optimizer_id(optimizer),
+                "lrs": [float(group["lr"]) for group in optimizer.param_groups],
+                "param_sum": math.fsum(sums),
+                "param_abs_sum": math.fsum(abs_sums),
+            }
+        )
+        if self.max_steps is not None and len(self.steps) >= self.max_steps:
+            raise StopRun
+
+    def _optimizer_id(self, optimizer: Any) -> int:
+        """A small id by first-seen order; an id() reused by a new optimizer gets a new one."""
+        known = self._optimizer_ids.get(id(optimizer))
+        if known is None or known[0]() is not optimizer:
+            known = (weakref.ref(optimizer), len(self._optimizer_ids))
+            self._optimizer_ids[id(optimizer)] = known
+        return known[1]
+
+    def on_plateau_step(self, metrics: Any) -> None:
+        """Records the value a ReduceLROnPlateau decision is made on."""
+        self.monitor.append(float(metrics))
+        self.monitor_at.append(len(self.steps))
+
+    # -- evaluation side -----------------------------------------------------
+
+    def on_module_enter(self, module: Any, args: Any) -> None:
+        self._module_depth += 1
+
+    def on_module_exit(self, module: Any, args: Any, output: Any) -> None:
+        """Records a checksum of outermost no-grad module calls: what evaluation computes."""
+        self._module_depth -= 1
+        if self._module_depth or self._sanity_checks or self.torch.is_grad_enabled():
+            return
+        tensors = _floating_tensors(self.torch, output)
+        if tensors:  # empty too when forward raised (the hook runs with output None)
+            self.eval.append(math.fsum(_float64_sums(self.torch, tensors)[0]))
+            self.eval_at.append(len(self.steps))
+
+    def patch_trainer(self, module: ModuleType) -> None:
+        """Keeps Lightning's sanity-check validation out of the eval records.
+
+        The sanity check runs before training under ``isolate_rng()``; the raw script
+        has no counterpart to it, so its forwards must not count.
+        """
+        trainer = getattr(module, "Trainer", None)
+        original = getattr(trainer, "_run_sanity_check", None)
+        if original is None:
+            self.warnings.append(
+                f"lightify harness: {module.__name__}.Trainer._run_sanity_check not found; "
+                "sanity-check forwards may appear in the eval records"
+            )
+            return
+
+        @functools.wraps(original)
+        def run_sanity_check(trainer_self: Any, *args: Any, **kwargs: Any) -> Any:
+            self._sanity_checks += 1
+            try:
+                return original(trainer_self, *args, **kwargs)
+            finally:
+                self._sanity_checks -= 1
+
+        trainer._run_sanity_check = run_sanity_check
+
+    def on_warning(self, message: Any) -> None:
+        text = str(message)
+        if "determinis" in text.lower() and text not in self.warnings:
+            self.warnings.append(text)
+
+    # -- output ----------------------------------------------------------------
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "version": 1,
+            "seed": self.seed,
+            "device_requested": self.device,
+            "device_used": "cuda" if self.used_cuda else "cpu",
+            "python": platform.python_version(),
+            "torch": None if self.torch is None else str(self.torch.__version__),
+            "lightning": _lightning_version(),
+            "losses": self.losses,
+            "losses_at": self.losses_at,
+            "steps": self.steps,
+            "eval": self.eval,
+            "eval_at": self.eval_at,
+            "monitor": self.monitor,
+            "monitor_at": self.monitor_at,
+            "stopped_early": self.stopped_early,
+            "exit_code": self.exit_code,
+            "error": self.error,
+            "warnings": self.warnings,
+        }
+
+
+def _float64_sums(torch: Any, tensors: list[Any]) -> tuple[list[float], list[float]]:
+    """Per-tensor float64 sums and absolute sums, fetched with a single device sync."""
+    if not tensors:
+        return [], []
+    device = tensors[0].device
+    pairs = []
+    for tensor in tensors:
+        double = tensor.double()
+        pairs.append(torch.stack([double.sum(), double.abs().sum()]).to(device))
+    sums, abs_sums = torch.stack(pairs).T.tolist()
+    return sums, abs_sums
+
+
+def _floating_tensors(torch: Any, value: Any) -> list[Any]:
+    """The floating-point tensors in a module output, looking into tuples, lists and dicts."""
+    if isinstance(value, torch.Tensor):
+        return [value.detach()] if value.is_floating_point() else []
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, (tuple, list)):
+        return [t for item in value for t in _floating_tensors(torch, item)]
+    return []
+
+
+def _lightning_version() -> str | None:
+    """The version of whichever Lightning the script imported; never imports it."""
+    for name in ("lightning", "pytorch_lightning"):
+        module = sys.modules.get(name)
+        if module is not None:
+            return str(getattr(module, "__version__", "unknown"))
+    return None
+
+
+class _PatchingLoader:
+    """Delegates to the real loader and runs a callback once the module has executed."""
+
+    def __init__(self, loader: Any, callback: Callable[[ModuleType], None]) -> None:
+        self._loader = loader
+        self._callback = callback
+
+    def create_module(self, spec: Any) -> ModuleType | None:
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module: ModuleType) -> None:
+        self._loader.exec_module(module)
+        module.__loader__ = self._loader  # hide the wrapper from everything that follows
+        if module.__spec__ is not None:
+            module.__spec__.loader = self._loader
+        self._callback(module)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._loader, name)
+
+
+class _TrainerImportHook:
+    """A sys.meta_path finder that patches Lightning's Trainer module when the script imports it.
+
+    The harness never imports Lightning itself: that would cost seconds and change
+    what the script sees.
+    """
+
+    def __init__(self, callback: Callable[[ModuleType], None]) -> None:
+        self._callback = callback
+
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
+        if fullname not in _TRAINER_MODULES:
+            return None
+        for finder in sys.meta_path:
+            find_spec = getattr(finder, "find_spec", None)
+            if finder is self or find_spec is None:
+                continue
+            spec = find_spec(fullname, path, target)
+            if spec is not None:
+                if spec.loader is not None:
+                    spec.loader = _PatchingLoader(spec.loader, self._callback)
+                return spec
+        return None
+
+
+def _install(recorder: Recorder) -> None:
+    """Seeds every RNG, makes torch deterministic and installs the recording hooks."""
+    import torch
+    from torch.nn.modules.module import (
+        register_module_forward_hook,
+        register_module_forward_pre_hook,
+    )
+    from torch.optim.lr_scheduler import ReduceLROnPlateau
+    from torch.optim.optimizer import register_optimizer_step_post_hook
+
+    recorder.torch = torch
+    random.seed(recorder.seed)
+    try:
+        import numpy
+    except ImportError:
+        pass
+    else:
+        numpy.random.seed(recorder.seed)
+    torch.manual_seed(recorder.seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+
+    backward = torch.Tensor.backward
+
+    @functools.wraps(backward)
+    def recording_backward(self: Any, *args: Any, **kwargs: Any) -> Any:
+        recorder.on_backward(self)
+        return backward(self, *args, **kwargs)
+
+    torch.Tensor.backward = recording_backward
+
+    plateau_step = ReduceLROnPlateau.step
+
+    @functools.wraps(plateau_step)
+    def recording_plateau_step(self: Any, metrics: Any, *args: Any, **kwargs: Any) -> Any:
+        recorder.on_plateau_step(metrics)
+        return plateau_step(self, metrics, *args, **kwargs)
+
+    ReduceLROnPlateau.step = recording_plateau_step
+
+    register_optimizer_step_post_hook(recorder.on_optimizer_step)
+    register_module_forward_pre_hook(recorder.on_module_enter)
+    # always_call: a forward that raises must still leave the nesting depth balanced.
+    register_module_forward_hook(recorder.on_module_exit, always_call=True)
+
+    for name in _TRAINER_MODULES & sys.modules.keys():
+        recorder.patch_trainer(sys.modules[name])
+    sys.meta_path.insert(0, _TrainerImportHook(recorder.patch_trainer))
+
+
+def _capture_warnings(recorder: Recorder) -> None:
+    """Copies determinism warnings into the record and still shows them as usual."""
+    show = warnings.showwarning
+
+    @functools.wraps(show)
+    def showwarning(message: Any, *args: Any, **kwargs: Any) -> None:
+        recorder.on_warning(message)
+        show(message, *args, **kwargs)
+
+    warnings.showwarning = showwarning
+
+
+def _run_script(recorder: Recorder, script: Path, args: list[str]) -> None:
+    """Runs the script as __main__, turning every way it can end into the record."""
+    sys.argv = [str(script), *args]
+    sys.path[0] = str(script.parent)  # as `python script.py` would; also hides this folder
+    try:
+        _install(recorder)
+        runpy.run_path(str(script), run_name="__main__")
+    except StopRun:
+        recorder.stopped_early = True
+    except SystemExit as exit_:
+        if exit_.code is None or exit_.code == 0:
+            return
+        recorder.exit_code = exit_.code if isinstance(exit_.code, int) else 1
+        recorder.error = f"SystemExit: {exit_.code}"
+        print(recorder.error, file=sys.stderr)
+    except BaseException:
+        recorder.exit_code = EXIT_SCRIPT_FAILED
+        recorder.error = traceback.format_exc()
+        traceback.print_exc()
+
+
+def _parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True, help="where to write the record (JSON)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-steps", type=int, default=None, help="stop after N optimizer steps")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("script", type=Path)
+    parser.add_argument("args", nargs=argparse.REMAINDER, help="the script's own arguments")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs the script under the recorder; 0 on success, 3 when the script failed."""
+    options = _parse_args(sys.argv[1:] if argv is None else argv)
+    out = options.out.resolve()  # before the script can chdir
+    os.environ["CUBLAS_WORKSPACE_CONFIG"] = ":4096:8"
+    if options.device == "cpu":
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""
+    recorder = Recorder(options.seed, options.device, options.max_steps)
+    _capture_warnings(recorder)
+    try:
+        _run_script(recorder, options.script.resolve(), options.args)
+    finally:
+        partial = out.with_name(out.name + ".partial")
+        partial.write_text(json.dumps(recorder.as_dict()))
+        partial.replace(out)
+    return 0 if recorder.exit_code == 0 else EXIT_SCRIPT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""LFY501: device moves are removed and the device choice becomes the Trainer's accelerator."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from lightify.analyze.facts import Kind
+from lightify.analyze.nodes import code, dotted_name, method_call, only_small
+from lightify.rule import Example
+
+CODE = "LFY501"
+SUMMARY = "Device moves go; the script's device choice becomes accelerator=, with devices=1"
+ORDER = 60  # build order: see lightify.lower
+DOC = """\
+## What it does
+Removes `x.to(device)`, `.cuda()`, `{k: v.to(device) ...}` and `model.to(device)`
+(Lightning moves the module and every batch), and mirrors the script's device
+choice in the Trainer: `accelerator="cuda" if torch.cuda.is_available() else "cpu"`,
+always with `devices=1` (the default "auto" would start DDP on every GPU).
+
+## Why
+Moving a tensor to the device it is already on changes nothing, so the losses
+are identical; keeping both would move twice.
+
+## Example
+```python
+device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+x, y = x.to(device), y.to(device)
+```
+
+## Use instead
+```python
+L.Trainer(accelerator="cuda" if torch.cuda.is_available() else "cpu", devices=1)
+```
+
+## Fix safety
+Safe. `.to(dtype)` and other conversions stay.
+"""
+
+
+def device_names(program) -> set[str]:
+    return {b.name for b in program.bindings.values() if b.kind is Kind.DEVICE}
+
+
+class _StripMoves(cst.CSTTransformer):
+    def __init__(self, devices: set[str]) -> None:
+        self.devices = devices
+
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
+        func = updated_node.func
+        if not isinstance(func, cst.Attribute):
+            return updated_node
+        if func.attr.value == "cuda" and not updated_node.args:
+            return func.value
+        if func.attr.value == "to" and self._is_device_move(updated_node):
+            return func.value
+        return updated_node
+
+    def _is_device_move(self, call: cst.Call) -> bool:
+        positional = [a for a in call.args if a.keyword is None]
+        keywords = {a.keyword.value for a in call.args if a.keyword is not None}
+        if not positional or not keywords <= {"non_blocking"} or len(positional) != 1:
+            return len(positional) == 0 and keywords <= {"device", "non_blocking"} and "device" in keywords
+        target = positional[0].value
+        if dotted_name(target) in self.devices:
+            return True
+        return isinstance(target, cst.SimpleString) and target.evaluated_value in {"cuda", "cpu"}
+
+
+def transform(statement: cst.BaseStatement, lowering) -> cst.BaseStatement:
+    return statement.visit(_StripMoves(device_names(lowering.program)))
+
+
+def build(lowering) -> None:
+    program = lowering.program
+    plan = lowering.plan
+    devices = device_names(program)
+    stripper = _StripMoves(devices)
+    for binding in program.bindings.values():
+        if binding.kind is Kind.MODULE and binding.line in program.block:
+            new = binding.line.visit(stripper)
+            if not new.deep_equals(binding.line):
+                plan.replaced[binding.line] = new
+    for statement in program.block:
+        found = method_call(statement)
+        if found and found[1] in {"to", "cuda"} and _is_module(program, found[0]):
+            if statement.visit(stripper).deep_equals(statement) and found[1] == "to":
+                continue
+            plan.removed.add(statement)
+    plan.trainer_kwargs["accelerator"] = _accelerator(lowering, devices)
+    plan.trainer_kwargs["devices"] = cst.Integer("1")
+    for name in devices:
+        plan.removable.add(program.bindings[name].line)
+
+
+def _is_module(program, name: str) -> bool:
+    binding = program.bindings.get(name)
+    return binding is not None and binding.kind is Kind.MODULE
+
+
+def _accelerator(lowering, devices: set[str]) -> cst.BaseExpression:
+    """The script's own device condition, with "cuda"/"cpu" as Lightning accelerator names."""
+    program = lowering.program
+    if not devices:
+        return cst.SimpleString('"cpu"')
+    value = program.bindings[sorted(devices)[0]].value
+    if isinstance(value, cst.Call):
+        qual = lowering.index.imports.qualify(value.func) or ""
+        if qual.startswith("torch.accelerator."):
+            return cst.SimpleString('"auto"')
+        if value.args:
+            value = value.args[0].value
+    if isinstance(value, cst.IfExp | cst.SimpleString):
+        return cst.parse_expression(code(value))
+    return cst.SimpleString('"auto"')
+
+
+def _unused(node) -> None:
+    del node, only_small
+
+
+EXAMPLES: list[Example] = []

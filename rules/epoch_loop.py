@@ -1,0 +1,139 @@
+"""LFY401: the epoch loop becomes ``L.Trainer(max_epochs=...)`` and ``trainer.fit(...)``."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from lightify.analyze.declines import Decline
+from lightify.analyze.nodes import assigned_names, method_call, names_in, only_small
+from lightify.rule import Example
+from lightify.rules.print_logging import is_print
+
+CODE = "LFY401"
+SUMMARY = "The epoch loop becomes a Trainer with max_epochs, devices=1, and fit()"
+ORDER = 50  # build order: see lightify.lower
+DOC = """\
+## What it does
+Replaces `for epoch in range(n): train(...); evaluate(...)` with
+`trainer = L.Trainer(max_epochs=n, accelerator=..., devices=1)` and
+`trainer.fit(LitNet(model, ...), train_loader, val_loader)`. `max_epochs` is
+always set (Lightning's default is 1000). After `fit`, modules are put back in
+the mode the script left them in.
+
+Reported (and left unchanged) when the loop is not an epoch loop over
+`range(...)`, is nested inside other code, or is not called from one.
+
+## Why
+Lightning runs the same passes in the same order: the training epoch, then
+validation, then the epoch's scheduler step.
+
+## Example
+```python
+for epoch in range(1, args.epochs + 1):
+    train(args, model, device, train_loader, optimizer, epoch)
+    test(model, device, test_loader)
+    scheduler.step()
+```
+
+## Use instead
+```python
+trainer = L.Trainer(max_epochs=args.epochs, accelerator="cpu", devices=1)
+trainer.fit(LitNet(model), train_loader, test_loader)
+```
+
+## Fix safety
+Safe. Statements in the epoch loop that have no Lightning equivalent decline the
+conversion (LFY403).
+"""
+
+
+def build(lowering) -> None:
+    program = lowering.program
+    plan = lowering.plan
+    plan.trainer_kwargs = {"max_epochs": program.epoch.max_epochs, **plan.trainer_kwargs}
+    plan.train_loader = program.train.loader
+    plan.val_loader = program.validation.loader if program.validation else None
+    results = set(program.validation.result_names) if program.validation else set()
+    train_results: set[str] = set()
+    for statement in program.passes_in_loop:
+        found = method_call(statement)
+        if found is not None and found[1] in {"train", "eval"} and not found[2].args:
+            lowering.claimed.add(statement)
+        elif _is_train_statement(program, statement):
+            lowering.claimed.add(statement)
+            train_results = set(_result_names(statement))
+        elif is_print(statement) and names_in(statement) & (results | train_results):
+            lowering.note("LFY410", "print of metrics is replaced by self.log", statement)
+            lowering.claimed.add(statement)
+    _check_train_function(lowering)
+    if program.validation is not None and _evaluates_last(program):
+        plan.after_fit.extend(_eval_calls(program))
+
+
+def _is_train_statement(program, statement) -> bool:
+    train = program.train
+    if train.function is None:
+        return statement is train.loop or statement in train.before or statement in train.after
+    small = only_small(statement)
+    value = small.value if isinstance(small, cst.Assign | cst.Expr) else None
+    return isinstance(value, cst.Call) and isinstance(value.func, cst.Name) and (
+        value.func.value == train.function.name.value
+    )
+
+
+def _result_names(statement) -> list[str]:
+    small = only_small(statement)
+    if isinstance(small, cst.Assign):
+        return assigned_names(small.targets[0].target)
+    return []
+
+
+def _check_train_function(lowering) -> None:
+    """Around the training loop only mode calls, display sums, prints and returns may stand."""
+    train = lowering.program.train
+    for statement in [*train.before, *train.after]:
+        small = only_small(statement)
+        if is_print(statement) or isinstance(small, cst.Return):
+            continue
+        found = method_call(statement)
+        if found is not None and found[1] in {"train", "eval"}:
+            continue
+        if isinstance(small, cst.Assign | cst.AugAssign):
+            continue
+        raise Decline(
+            "LFY403",
+            "this statement around the training loop has no place in a LightningModule",
+            statement,
+        )
+
+
+def _evaluates_last(program) -> bool:
+    order = program.passes_in_loop
+    validation = program.validation
+    anchors = [s for s in order if s is validation.loop or _mentions_call(s, validation)]
+    train = [s for s in order if _is_train_statement(program, s)]
+    return bool(anchors and train) and order.index(anchors[-1]) > order.index(train[-1])
+
+
+def _mentions_call(statement, found) -> bool:
+    if found.function is None:
+        return statement in found.before or statement in found.after
+    small = only_small(statement)
+    value = small.value if isinstance(small, cst.Assign | cst.Expr) else None
+    return isinstance(value, cst.Call) and isinstance(value.func, cst.Name) and (
+        value.func.value == found.function.name.value
+    )
+
+
+def _eval_calls(program) -> list[cst.BaseStatement]:
+    """``model.eval()`` for each module the validation pass switched to eval mode."""
+    found = program.validation
+    calls = []
+    for statement in found.before:
+        method = method_call(statement)
+        if method is not None and method[1] == "eval":
+            calls.append(cst.parse_statement(f"{method[0]}.eval()"))
+    return calls
+
+
+EXAMPLES: list[Example] = []

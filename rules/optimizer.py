@@ -1,0 +1,126 @@
+"""LFY201: the optimizer moves into ``configure_optimizers`` with the script's own arguments."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from lightify.analyze.declines import Decline
+from lightify.analyze.facts import Binding, Kind
+from lightify.analyze.nodes import names_in, only_small
+from lightify.plan import Method
+from lightify.rule import Example
+
+CODE = "LFY201"
+SUMMARY = "The optimizer moves into configure_optimizers, with the script's parameter expression"
+ORDER = 20  # build order: see lightify.lower
+DOC = """\
+## What it does
+Moves `optimizer = torch.optim.X(params, ...)` (and the statements that build
+its parameter groups) into `configure_optimizers`, keeping the parameter
+expression exactly: `self.model.parameters()`, `itertools.chain(...)`, groups.
+Values the arguments read (`args.lr`, `cfg.weight_decay`) become constructor
+arguments of the LightningModule, saved as hyperparameters.
+
+## Why
+`self.parameters()` would add the parameters of every other module the
+LightningModule holds (a criterion with weights) and change their order, and so
+the optimizer state; the script's own expression trains the same parameters.
+
+## Example
+```python
+optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9)
+```
+
+## Use instead
+```python
+def configure_optimizers(self):
+    optimizer = torch.optim.SGD(self.model.parameters(), lr=self.lr, momentum=0.9)
+    return optimizer
+```
+
+## Fix safety
+Safe. Declined (LFY201) when the optimizer is used outside the training loop,
+for example saved with `optimizer.state_dict()`.
+"""
+
+
+def optimizer_binding(program) -> Binding:
+    found = [b for b in program.bindings.values() if b.kind is Kind.OPTIMIZER]
+    return found[0]
+
+
+def build(lowering) -> None:
+    program = lowering.program
+    optimizer = optimizer_binding(program)
+    lines = [*_parameter_statements(program, optimizer), optimizer.line]
+    hoisted = [_hoist_arguments(line, lowering, program) for line in lines]
+    moved = lowering.move(hoisted, {optimizer.name})
+    for line in lines:
+        lowering.plan.removed.add(line)
+    ret = cst.SimpleStatementLine([cst.Return(cst.Name(optimizer.name))])
+    lowering.plan.add_method(Method("configure_optimizers", "self", [*moved, ret]))
+
+
+def _parameter_statements(program, optimizer: Binding) -> list[cst.SimpleStatementLine]:
+    """Statements before the optimizer that only build its parameter lists."""
+    needed = names_in(optimizer.value)
+    found: list[cst.SimpleStatementLine] = []
+    for line in reversed(program.block[: program.block.index(optimizer.line)] if optimizer.line in program.block else []):
+        small = only_small(line)
+        if not isinstance(small, cst.Assign) or len(small.targets) != 1:
+            continue
+        target = small.targets[0].target
+        if isinstance(target, cst.Name) and target.value in needed and _reads_parameters(small.value):
+            found.insert(0, line)
+            needed |= names_in(small.value)
+    return found
+
+
+def _reads_parameters(value: cst.BaseExpression) -> bool:
+    class _Params(cst.CSTVisitor):
+        hit = False
+
+        def visit_Attribute(self, node: cst.Attribute) -> None:
+            if node.attr.value in {"parameters", "named_parameters"}:
+                _Params.hit = True
+
+    value.visit(_Params())
+    return _Params.hit
+
+
+def _hoist_arguments(line: cst.SimpleStatementLine, lowering, program) -> cst.SimpleStatementLine:
+    """Keyword values computed from the program's names become constructor arguments."""
+
+    class _Hoist(cst.CSTTransformer):
+        def leave_Arg(self, original_node: cst.Arg, updated_node: cst.Arg) -> cst.Arg:
+            if original_node.keyword is None or not _computed(original_node.value, program):
+                return updated_node
+            name = lowering.plan.hparam(original_node.keyword.value, original_node.value)
+            return updated_node.with_changes(value=cst.Attribute(cst.Name("self"), cst.Name(name)))
+
+    return line.visit(_Hoist())
+
+
+def _computed(value: cst.BaseExpression, program) -> bool:
+    """An expression over program values (not a literal, not a bare name or config field)."""
+    if isinstance(value, cst.Name | cst.Attribute | cst.Integer | cst.Float | cst.SimpleString):
+        return False
+    names = names_in(value)
+    kinds = {program.bindings[n].kind for n in names if n in program.bindings}
+    if not kinds or kinds & {Kind.MODULE, Kind.OPTIMIZER, Kind.SCHEDULER, Kind.DEVICE}:
+        return False
+    return True
+
+
+def check(lowering) -> None:
+    optimizers = [b for b in lowering.program.bindings.values() if b.kind is Kind.OPTIMIZER]
+    if not optimizers:
+        raise Decline(
+            "LFY201",
+            "no `torch.optim` optimizer is created in the program's scope; lightify needs "
+            "one to write configure_optimizers",
+            lowering.program.train.loop,
+        )
+
+
+EXAMPLES: list[Example] = []

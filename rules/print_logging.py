@@ -1,0 +1,80 @@
+"""LFY410: prints of the training loss become ``self.log("train_loss", loss)``."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from lightify.analyze.nodes import dotted_name, names_in
+from lightify.rule import Example
+
+CODE = "LFY410"
+SUMMARY = "print() of a metric becomes self.log"
+DOC = """\
+## What it does
+A `print` in the batch loop that shows the loss (often under
+`if batch_idx % log_interval == 0:`) is replaced by `self.log("train_loss", loss)`,
+which the logger and progress bar show. Prints of evaluation metrics are replaced
+by the logged metrics. Other prints stay where they are.
+
+## Why
+Lightning logs every step to the logger and shows the loss on the progress bar
+without a host synchronisation per print.
+
+## Example
+```python
+if batch_idx % args.log_interval == 0:
+    print(f"epoch {epoch} loss {loss.item():.4f}")
+```
+
+## Use instead
+```python
+self.log("train_loss", loss)
+```
+
+## Fix safety
+Safe: printing has no effect on training. The replaced prints are listed.
+"""
+
+
+def is_print(statement: cst.CSTNode) -> bool:
+    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
+        return False
+    small = statement.body[0]
+    return (
+        isinstance(small, cst.Expr)
+        and isinstance(small.value, cst.Call)
+        and dotted_name(small.value.func) == "print"
+    )
+
+
+def only_prints(statement: cst.BaseStatement) -> bool:
+    """A print, or an ``if`` whose body holds only prints (and dry-run breaks)."""
+    from lightify.rules.dry_run import is_flag_break
+
+    if is_print(statement):
+        return True
+    if isinstance(statement, cst.If) and statement.orelse is None:
+        return all(only_prints(s) or is_flag_break(s) for s in statement.body.body)
+    return False
+
+
+def step(statement: cst.BaseStatement, builder) -> bool:
+    if not only_prints(statement):
+        return False
+    metric_names = {builder.loss.value} if isinstance(builder.loss, cst.Name) else set()
+    metric_names |= {"loss"} | set(builder.lowering.program.train.accumulators)
+    if not names_in(statement) & metric_names:
+        return False
+    from lightify.rules.dry_run import claim_break
+
+    claim_break(statement, builder)
+    builder.lowering.note(CODE, "print of the training loss is replaced by self.log", statement)
+    builder.consume(statement)
+    return True
+
+
+def accumulator(statement: cst.BaseStatement, builder) -> bool:
+    return False
+
+
+EXAMPLES: list[Example] = []

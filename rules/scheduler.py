@@ -1,0 +1,142 @@
+"""LFY202: the learning-rate scheduler moves into configure_optimizers with the script's cadence."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from lightify.analyze.declines import Decline
+from lightify.analyze.facts import Binding, Kind
+from lightify.analyze.nodes import code, method_call, names_in
+from lightify.plan import Method
+from lightify.rule import Example
+
+CODE = "LFY202"
+SUMMARY = "The scheduler moves into configure_optimizers with the interval the script stepped it at"
+ORDER = 30  # build order: see lightify.lower
+DOC = """\
+## What it does
+Moves `scheduler = torch.optim.lr_scheduler.X(optimizer, ...)` into
+`configure_optimizers` and sets its `interval` from where the script called
+`scheduler.step()`: once per epoch in the epoch loop → `"epoch"`; after
+`optimizer.step()` in the batch loop → `"step"`. `ReduceLROnPlateau` stepped
+with a validation value gets `monitor` and is stepped with the script's exact
+value (`lr_scheduler_step`), not Lightning's float32 copy of the logged metric.
+
+## Why
+The learning rate of every step must match: a scheduler stepped at the wrong
+cadence changes every update after the first epoch.
+
+## Example
+```python
+scheduler = StepLR(optimizer, step_size=1, gamma=0.7)
+for epoch in range(epochs):
+    train(...)
+    scheduler.step()
+```
+
+## Use instead
+```python
+return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+```
+
+## Fix safety
+Safe. Declined when the scheduler is stepped conditionally, twice, or somewhere
+Lightning cannot step it.
+"""
+
+
+def scheduler_binding(program) -> Binding | None:
+    found = [b for b in program.bindings.values() if b.kind is Kind.SCHEDULER]
+    if len(found) > 1:
+        raise Decline(CODE, "the program creates several schedulers", found[1].line)
+    return found[0] if found else None
+
+
+def _steps_of(program, name: str) -> list[cst.BaseStatement]:
+    return [s for s in program.passes_in_loop if _is_step(s, name)]
+
+
+def _is_step(statement: cst.BaseStatement, name: str) -> bool:
+    found = method_call(statement)
+    return found is not None and found[0] == name and found[1] == "step"
+
+
+def step(statement: cst.BaseStatement, builder) -> bool:
+    """A scheduler stepped in the batch loop right after the optimizer: interval "step"."""
+    scheduler = scheduler_binding(builder.lowering.program)
+    if scheduler is None or not _is_step(statement, scheduler.name):
+        return False
+    if builder.phase != "stepped" or method_call(statement)[2].args:
+        raise Decline(CODE, "the scheduler is stepped before the optimizer in the batch loop", statement)
+    builder.lowering.scheduler_interval = "step"
+    builder.consume(statement)
+    return True
+
+
+def build(lowering) -> None:
+    program = lowering.program
+    scheduler = scheduler_binding(program)
+    if scheduler is None:
+        return
+    epoch_steps = _steps_of(program, scheduler.name)
+    interval = lowering.scheduler_interval
+    if interval and epoch_steps or len(epoch_steps) > 1:
+        raise Decline(CODE, "the scheduler is stepped in more than one place", scheduler.line)
+    method = lowering.plan.methods["configure_optimizers"]
+    optimizer = code(method.body[-1].body[0].value)
+    entry = {"scheduler": scheduler.name, "interval": interval or "epoch"}
+    if epoch_steps:
+        lowering.claimed.add(epoch_steps[0])
+        args = method_call(epoch_steps[0])[2].args
+        if args:
+            entry["monitor"] = _plateau(lowering, args[0].value, epoch_steps[0])
+    elif interval is None:
+        raise Decline(CODE, "the scheduler is never stepped in the training loop", scheduler.line)
+    from lightify.rules.optimizer import _hoist_arguments
+
+    local = {scheduler.name, optimizer}
+    moved = lowering.move([_hoist_arguments(scheduler.line, lowering, program)], local)
+    lowering.plan.removed.add(scheduler.line)
+    fields = ", ".join(
+        f'"{key}": {value}' if key == "scheduler" else f'"{key}": "{value}"'
+        for key, value in entry.items()
+    )
+    ret = cst.parse_statement(
+        f'return {{"optimizer": {optimizer}, "lr_scheduler": {{{fields}}}}}'
+    )
+    method.body[-1:] = [*moved, ret]
+
+
+def _plateau(lowering, value: cst.BaseExpression, statement) -> str:
+    """The metric name ReduceLROnPlateau monitors; the evaluation rule logs it exactly."""
+    validation = lowering.program.validation
+    names = names_in(value)
+    if (
+        validation is None
+        or not isinstance(value, cst.Name)
+        or value.value not in validation.result_names
+    ):
+        raise Decline(
+            CODE,
+            f"the scheduler is stepped with `{code(value)}`, which is not a value the "
+            "validation pass returns",
+            statement,
+        )
+    lowering.decision_metric = value.value
+    lowering.plan.add_method(
+        Method(
+            "lr_scheduler_step",
+            "self, scheduler, metric",
+            [
+                cst.parse_statement(
+                    f"scheduler.step(self.{value.value})  # the script's exact value, "
+                    "not Lightning's float32 copy"
+                )
+            ],
+        )
+    )
+    del names
+    return value.value
+
+
+EXAMPLES: list[Example] = []

@@ -1,0 +1,30 @@
+"""LFY003: Several training loops in one file: the file is left as it is."""
+
+from __future__ import annotations
+
+from lightify.rule import Example
+
+CODE = "LFY003"
+SUMMARY = "Several training loops in one file: the file is left as it is"
+DOC = """\
+## What it does
+Reports a file with more than one loop that calls backward() (pre-training then fine-tuning, or two models).
+
+## Why
+A LightningModule and a Trainer describe one training program; choosing which loop to convert is a human's call.
+
+## Example
+```python
+for x, y in pretrain_loader: ...
+for x, y in finetune_loader: ...
+```
+
+## Use instead
+Split the script, one training program per file, then convert each.
+
+## Fix safety
+Not fixed: the file is left unchanged, with this finding on the line. Raised by
+the analysis in `lightify.analyze.program`.
+"""
+
+EXAMPLES: list[Example] = []

@@ -1,0 +1,157 @@
+"""LFY400: the training batch loop becomes ``training_step``."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from lightify.analyze.declines import Decline
+from lightify.analyze.facts import Kind
+from lightify.analyze.nodes import method_call, stmt
+from lightify.plan import Method
+from lightify.rule import Example
+
+CODE = "LFY400"
+SUMMARY = "Training loop can be converted to a LightningModule and a Trainer"
+ORDER = 10  # build order: see lightify.lower
+DOC = """\
+## What it does
+Finds a hand-written `for epoch ...: for batch in loader: ... loss.backward();
+optimizer.step()` loop and rewrites it into a `LightningModule` whose
+`training_step` holds the loop body, plus `Trainer(...).fit(...)` where the loop was.
+
+## Why
+Lightning then runs the loop, the device placement, logging and checkpoints; the
+per-step losses stay bit-identical on CPU because the order of everything that
+draws random numbers or changes state is kept.
+
+## Example
+```python
+for epoch in range(3):
+    for x, y in loader:
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+```
+
+## Use instead
+```python
+class LitNet(L.LightningModule):
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        loss = F.cross_entropy(self.model(x), y)
+        self.log("train_loss", loss)
+        return loss
+```
+
+## Fix safety
+Safe: applied only when every statement of the loop has an exact Lightning equivalent.
+"""
+
+
+def step(statement: cst.BaseStatement, builder) -> bool:
+    """Claim ``loss.backward()`` and ``optimizer.step()``."""
+    found = method_call(statement)
+    if found is None:
+        return False
+    receiver, method, call = found
+    bindings = builder.lowering.program.bindings
+    if method == "backward" and not call.args:
+        if builder.phase != "forward":
+            raise Decline("LFY005", "backward() is called twice per batch", statement)
+        builder.loss = call.func.value
+        builder.phase = "backward"
+        builder.consume(statement)
+        return True
+    binding = bindings.get(receiver)
+    if method == "step" and binding is not None and binding.kind is Kind.OPTIMIZER:
+        if builder.phase != "backward" or call.args:
+            raise Decline(
+                "LFY005",
+                "optimizer.step() is not called right after backward() on every batch",
+                statement,
+            )
+        builder.phase = "stepped"
+        builder.consume(statement)
+        return True
+    return False
+
+
+def build(lowering) -> None:
+    from lightify.lower import StepBuilder
+
+    found = lowering.program.train
+    builder = StepBuilder(lowering, found)
+    body = builder.run()
+    if builder.phase != "stepped" or builder.loss is None:
+        raise Decline("LFY005", "the loop does not call optimizer.step() after backward()", found.loop)
+    loss = builder.loss
+    local = lowering.locals_of(found)
+    if not isinstance(loss, cst.Name):
+        body.append(cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(cst.Name("loss"))], loss)]))
+        loss = cst.Name("loss")
+        local.add("loss")
+    logged = [stmt(f'self.log("train_loss", {loss.value})')]
+    ret = cst.SimpleStatementLine([cst.Return(loss)])
+    tail = [*logged, *builder.logged, ret]
+    tail[0] = tail[0].with_changes(leading_lines=builder.comments)
+    statements = [*unpack_batch(found.target), *body]
+    moved = lowering.move(statements, local, _index_alias(found))
+    lowering.plan.add_method(Method("training_step", "self, batch, batch_idx", [*moved, *tail]))
+    lowering.note(
+        CODE,
+        f"training loop can be converted: {lowering.plan.class_name} and a Trainer",
+        found.loop,
+    )
+
+
+def unpack_batch(target: cst.BaseAssignTargetExpression) -> list[cst.BaseStatement]:
+    """``for x, y in loader`` → ``x, y = batch``; nothing when the target already is ``batch``."""
+    if isinstance(target, cst.Name) and target.value == "batch":
+        return []
+    if isinstance(target, cst.Tuple):
+        target = target.with_changes(lpar=[], rpar=[]) if len(target.elements) > 1 else target
+    return [cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(target)], cst.Name("batch"))])]
+
+
+def _index_alias(found) -> dict[str, cst.BaseExpression]:
+    if found.index is None or found.index == "batch_idx":
+        return {}
+    index = cst.Name("batch_idx")
+    if found.index_start is not None:
+        return {found.index: cst.BinaryOperation(index, cst.Add(), found.index_start)}
+    return {found.index: index}
+
+
+EXAMPLES = [
+    Example(
+        before="""\
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.fc(x)
+
+
+loader = DataLoader(TensorDataset(torch.randn(64, 4), torch.randint(0, 2, (64,))), batch_size=16)
+model = Net()
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+for epoch in range(2):
+    for x, y in loader:
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+""",
+        after=None,
+        codes=("LFY400",),
+    )
+]

@@ -1,0 +1,88 @@
+"""LFY406: the script's zero_grad call; a variant Lightning does not make is reproduced exactly."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from lightify.analyze.declines import Decline
+from lightify.analyze.facts import Kind
+from lightify.analyze.nodes import code, method_call
+from lightify.plan import Method
+from lightify.rule import Example
+
+CODE = "LFY406"
+SUMMARY = "zero_grad variants are reproduced with optimizer_zero_grad"
+DOC = """\
+## What it does
+Removes `optimizer.zero_grad()` from the loop body (Lightning calls it before each
+backward). When the script calls something else — `model.zero_grad()`,
+`optimizer.zero_grad(set_to_none=False)` — it overrides `optimizer_zero_grad`
+with the script's own call.
+
+## Why
+`set_to_none=False` leaves zero tensors instead of `None`, which changes what
+optimizers with weight decay or momentum do to parameters without gradients.
+
+## Example
+```python
+optimizer.zero_grad(set_to_none=False)
+```
+
+## Use instead
+```python
+def optimizer_zero_grad(self, epoch, batch_idx, optimizer):
+    optimizer.zero_grad(set_to_none=False)
+```
+
+## Fix safety
+Safe. Declined when zero_grad is called between backward() and step(), which
+Lightning cannot reproduce.
+"""
+
+
+def step(statement: cst.BaseStatement, builder) -> bool:
+    found = method_call(statement)
+    if found is None or found[1] != "zero_grad":
+        return False
+    receiver, _, call = found
+    binding = builder.lowering.program.bindings.get(receiver)
+    if binding is None or binding.kind not in (Kind.OPTIMIZER, Kind.MODULE):
+        return False
+    if builder.phase == "backward":
+        raise Decline(CODE, "zero_grad() between backward() and step() discards gradients", statement)
+    if builder.lowering.zero_grad_seen:
+        raise Decline(CODE, "zero_grad() is called twice per batch", statement)
+    builder.lowering.zero_grad_seen = True
+    builder.consume(statement)
+    if binding.kind is Kind.OPTIMIZER and not call.args:
+        return True
+    if binding.kind is Kind.OPTIMIZER:
+        replacement = cst.parse_statement(f"optimizer.{code(call.func.attr)}({_args(call)})")
+    else:
+        replacement = builder.lowering.move([statement], set())[0]
+    builder.lowering.plan.add_method(
+        Method("optimizer_zero_grad", "self, epoch, batch_idx, optimizer", [replacement])
+    )
+    return True
+
+
+def check(lowering) -> None:
+    """A loop without zero_grad accumulates gradients across batches."""
+    from lightify.analyze.nodes import names_in
+
+    body = lowering.program.train.body
+    if not any((m := method_call(s)) is not None and m[1] == "zero_grad" for s in body):
+        raise Decline(
+            "LFY005",
+            "the batch loop does not call zero_grad() on every batch (gradient "
+            "accumulation); lightify leaves it as it is",
+            lowering.program.train.loop,
+        )
+    del names_in
+
+
+def _args(call: cst.Call) -> str:
+    return ", ".join(code(a).rstrip(", ") for a in call.args)
+
+
+EXAMPLES: list[Example] = []
