@@ -10,7 +10,7 @@ from lightify.analyze.nodes import assigned_names, code, names_in, only_small
 from lightify.analyze.tree import ModuleIndex
 from lightify.lower import comments_in
 from lightify.plan import Method, Plan
-from lightify.wrap import wrap_call, wrap_statement
+from lightify.wrap import LINE_LENGTH, wrap_call, wrap_statement
 
 METHOD_ORDER = (
     "training_step",
@@ -41,7 +41,7 @@ def emit(index: ModuleIndex, program: Program, plan: Plan, target: str) -> cst.M
         replaced[program.test_call] = _test_code(program, plan, names)
         removed |= _test_result_prints(program)
     functions = {f for f in (program.train.function, _function(program.validation), _function(program.test)) if f}
-    module = index.module.visit(_Rewrite(replaced, removed))
+    module = index.module.visit(_Rewrite(replaced, removed, plan.moved))
     module = _drop_unused(module, {*functions, *plan.removable}, index)
     module = _insert_class(module, lit_class, functions, index)
     module = _add_import(module, package, alias, index)
@@ -102,11 +102,12 @@ def _trainer_code(program: Program, plan: Plan, alias: str, names: dict[str, str
     lines = [wrap_call(f"{trainer} = {alias}.Trainer(", kwargs, ")", indent=8)]
     construct = _construct(plan)
     loaders = ", ".join(x for x in (plan.train_loader, plan.val_loader) if x)
-    if plan.test_loader is not None:
-        lines.append(f"{names['lit_module']} = {construct}")
-        lines.append(f"{trainer}.fit({names['lit_module']}, {loaders})")
-    else:
-        lines.append(f"{trainer}.fit({construct}, {loaders})")
+    fit = f"{trainer}.fit({construct}, {loaders})"
+    if plan.test_loader is not None or len(fit) > LINE_LENGTH - 8:
+        args = [*plan.modules, *(f"{k}={code(v)}" for k, v in plan.hparams.items())]
+        lines.append(wrap_call(f"{names['lit_module']} = {plan.class_name}(", args, ")", indent=8))
+        fit = f"{trainer}.fit({names['lit_module']}, {loaders})"
+    lines.append(fit)
     statements = [cst.parse_statement(line) for line in lines]
     statements += [s for s in plan.after_fit if plan.test_loader is None]
     first = statements[0].with_changes(leading_lines=program.epoch.node.leading_lines)
@@ -137,9 +138,10 @@ def _test_result_prints(program: Program) -> set[cst.CSTNode]:
 class _Rewrite(cst.CSTTransformer):
     """Apply removals and replacements block by block, carrying removed comments forward."""
 
-    def __init__(self, replaced: dict, removed: set) -> None:
+    def __init__(self, replaced: dict, removed: set, moved: frozenset | set = frozenset()) -> None:
         self.replaced = replaced
         self.removed = removed
+        self.moved = moved
 
     def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
         return updated_node.with_changes(body=self._block(original_node.body, updated_node.body))
@@ -154,6 +156,8 @@ class _Rewrite(cst.CSTTransformer):
         out: list = []
         pending: list[cst.EmptyLine] = []
         for original, new in zip(originals, updated, strict=True):
+            if original in self.moved:
+                continue
             if original in self.removed:
                 pending += [line for line in original.leading_lines if line.comment] + _trailing(original)
                 continue
@@ -289,7 +293,7 @@ def _module_of(statement) -> str:
 def _check_removed_names(module: cst.Module, program: Program, plan: Plan) -> None:
     """An optimizer or scheduler used after the loop would now be undefined: decline."""
     removed_names = set()
-    for node in plan.removed:
+    for node in plan.removed | plan.moved:
         removed_names |= _bound_by(node)
     still = _free_names_in(module) & removed_names
     if still:

@@ -64,13 +64,13 @@ class IntoModule(cst.CSTTransformer):
         self.plan = plan
         self.local = local
         self.extra = extra or {}
-        self.skip: set[int] = set()
+        self.skip: set[cst.CSTNode] = set()  # holds the nodes, so ids cannot be reused
         self.on_name = on_name
 
     def visit_Attribute(self, node: cst.Attribute) -> None:
-        self.skip.add(id(node.attr))
+        self.skip.add(node.attr)
         if isinstance(node.value, cst.Name) and self._is_config(node.value.value):
-            self.skip.add(id(node.value))  # `args.lr` becomes one hyperparameter, not `args`
+            self.skip.add(node.value)  # `args.lr` becomes one hyperparameter, not `args`
 
     def _is_config(self, name: str) -> bool:
         binding = self.program.bindings.get(name)
@@ -78,10 +78,10 @@ class IntoModule(cst.CSTTransformer):
 
     def visit_Arg(self, node: cst.Arg) -> None:
         if node.keyword is not None:
-            self.skip.add(id(node.keyword))
+            self.skip.add(node.keyword)
 
     def visit_Param(self, node: cst.Param) -> None:
-        self.skip.add(id(node.name))
+        self.skip.add(node.name)
 
     def leave_Attribute(
         self, original_node: cst.Attribute, updated_node: cst.Attribute
@@ -94,7 +94,7 @@ class IntoModule(cst.CSTTransformer):
         return updated_node
 
     def leave_Name(self, original_node: cst.Name, updated_node: cst.Name) -> cst.BaseExpression:
-        if id(original_node) in self.skip or original_node.value in self.local:
+        if original_node in self.skip or original_node.value in self.local:
             return updated_node
         name = original_node.value
         if name in self.extra:

@@ -22,6 +22,7 @@ class Lowering:
         self.program = program
         self.path = path
         self.plan = Plan(class_name=_class_name(program))
+        self.plan.modules.extend(trained_modules(program))
         self.used_names: set[str] = set()  # program names the moved code still needs
         self.claimed: set[cst.CSTNode] = set()  # epoch-loop statements a rule has carried over
         self.decision_metric: str | None = None  # a validation value a scheduler decides on
@@ -198,14 +199,42 @@ def _touches_training_state(statement: cst.BaseStatement, lowering: Lowering) ->
     return _Grad.hit
 
 
+def trained_modules(program: Program) -> list[str]:
+    """Modules whose parameters the optimizer trains, in the order its expression names them."""
+    from lightify.analyze.facts import Kind
+    from lightify.analyze.nodes import names_in
+
+    optimizers = [b for b in program.bindings.values() if b.kind is Kind.OPTIMIZER]
+    if not optimizers:
+        return []
+    found: list[str] = []
+    pending = [optimizers[0].value]
+    seen: set[str] = set()
+    while pending:
+        for name in sorted(names_in(pending.pop()), key=code_order(program)):
+            binding = program.bindings.get(name)
+            if binding is None or name in seen:
+                continue
+            seen.add(name)
+            if binding.kind is Kind.MODULE:
+                found.append(name)
+            elif binding.kind is Kind.VALUE:
+                pending.append(binding.value)
+    return found
+
+
+def code_order(program: Program):
+    """Sort key: where a name is first bound in the program."""
+    names = list(program.bindings)
+    return lambda name: names.index(name) if name in names else len(names)
+
+
 def _class_name(program: Program) -> str:
     """``Lit<Model>`` after the class of the first model the optimizer trains."""
-    from lightify.analyze.facts import Kind
-
-    for binding in program.bindings.values():
-        if binding.kind is Kind.MODULE and binding.callee and "." not in binding.callee:
-            if not binding.callee.endswith("Loss"):
-                return f"Lit{binding.callee}"
+    for name in trained_modules(program):
+        callee = program.bindings[name].callee
+        if callee and "." not in callee:
+            return f"Lit{callee}"
     return "LitModel"
 
 

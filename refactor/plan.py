@@ -39,7 +39,8 @@ class Plan:
     unsaved: set[str] = field(default_factory=set)  # hparams not written to checkpoints
     methods: dict[str, Method] = field(default_factory=dict)
     trainer_kwargs: dict[str, cst.BaseExpression] = field(default_factory=dict)
-    removed: set[cst.CSTNode] = field(default_factory=set)
+    removed: set[cst.CSTNode] = field(default_factory=set)  # dropped; comments stay in place
+    moved: set[cst.CSTNode] = field(default_factory=set)  # now in the class, with their comments
     removable: set[cst.CSTNode] = field(default_factory=set)  # removed when nothing uses them
     replaced: dict[cst.CSTNode, cst.CSTNode] = field(default_factory=dict)
     after_fit: list[cst.BaseStatement] = field(default_factory=list)

@@ -7,6 +7,7 @@ import libcst as cst
 from lightify.analyze.declines import Decline
 from lightify.analyze.facts import Binding, Kind
 from lightify.analyze.nodes import names_in, only_small
+from lightify.into_module import bound_names
 from lightify.plan import Method
 from lightify.rule import Example
 
@@ -54,9 +55,8 @@ def build(lowering) -> None:
     optimizer = optimizer_binding(program)
     lines = [*_parameter_statements(program, optimizer), optimizer.line]
     hoisted = [_hoist_arguments(line, lowering, program) for line in lines]
-    moved = lowering.move(hoisted, {optimizer.name})
-    for line in lines:
-        lowering.plan.removed.add(line)
+    moved = lowering.move(hoisted, bound_names(lines))
+    lowering.plan.moved.update(lines)
     ret = cst.SimpleStatementLine([cst.Return(cst.Name(optimizer.name))])
     lowering.plan.add_method(Method("configure_optimizers", "self", [*moved, ret]))
 

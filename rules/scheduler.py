@@ -96,7 +96,7 @@ def build(lowering) -> None:
 
     local = {scheduler.name, optimizer}
     moved = lowering.move([_hoist_arguments(scheduler.line, lowering, program)], local)
-    lowering.plan.removed.add(scheduler.line)
+    lowering.plan.moved.add(scheduler.line)
     fields = ", ".join(
         f'"{key}": {value}' if key == "scheduler" else f'"{key}": "{value}"'
         for key, value in entry.items()

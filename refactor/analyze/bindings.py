@@ -46,6 +46,15 @@ def collect_bindings(index: ModuleIndex, block: list[cst.BaseStatement]) -> dict
     return bindings
 
 
+def parameter_bindings(function: cst.FunctionDef) -> dict[str, Binding]:
+    """``def main(epochs=2, lr=0.1)``: parameters are values of the program's scope."""
+    params = function.params
+    return {
+        p.name.value: Binding(p.name.value, function, cst.Name(p.name.value), Kind.VALUE, None)
+        for p in [*params.posonly_params, *params.params, *params.kwonly_params]
+    }
+
+
 def _classify(
     index: ModuleIndex,
     value: cst.BaseExpression | None,

@@ -25,7 +25,7 @@ class Binding:
     """A name assigned in the program's scope (the block that holds the epoch loop)."""
 
     name: str
-    line: cst.SimpleStatementLine
+    line: cst.SimpleStatementLine | cst.FunctionDef  # the function for a parameter
     value: cst.BaseExpression
     kind: Kind
     callee: str | None  # qualified name of the call that built it, e.g. torch.optim.SGD

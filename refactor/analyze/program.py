@@ -9,10 +9,18 @@ from __future__ import annotations
 
 import libcst as cst
 
-from lightify.analyze.bindings import LOADER_CLASSES, collect_bindings
+from lightify.analyze.bindings import LOADER_CLASSES, collect_bindings, parameter_bindings
 from lightify.analyze.declines import Decline
 from lightify.analyze.facts import Accumulator, Binding, EpochLoop, Kind, Pass, Program
-from lightify.analyze.nodes import assigned_names, call_of, dotted_name, method_call, only_small
+from lightify.analyze.nodes import (
+    assigned_names,
+    call_of,
+    code,
+    dotted_name,
+    method_call,
+    names_in,
+    only_small,
+)
 from lightify.analyze.substitute import Substitute, bind_arguments
 from lightify.analyze.tree import ModuleIndex
 
@@ -68,6 +76,8 @@ class _ProgramFinder:
         bindings = collect_bindings(index, list(index.module.body))
         if owner is not index.module:
             bindings.update(collect_bindings(index, block))
+        if isinstance(owner, cst.FunctionDef):
+            bindings.update(parameter_bindings(owner))
         epoch = _epoch_loop(index, epoch_node)
         items = _flatten(index, list(epoch_node.body.body), False)
         passes = _EpochPasses(index, bindings, items, train_call, self.batch_loop, function)
@@ -257,8 +267,9 @@ def _region_pass(
     after = [s for s, _ in region[position + 1 : following]]
     if function is None:
         before = [s for s in before if _belongs_before(s, accumulators)]
-        after = [s for s in after if _mentions(s, accumulators)]
+        after = [s for s in after if _mentions(s, accumulators) or _measures(s, loader)]
     result = None
+    result_names = tuple(n for s in after for n in _result_names(s)) if function is None else ()
     if function is not None:
         returns = [s for s in after if isinstance(only_small(s), cst.Return)]
         if returns:
@@ -277,6 +288,7 @@ def _region_pass(
         grad_disabled=grad_off,
         calls_eval=any(_is_mode_call(s, "eval") for s in before),
         result=result,
+        result_names=result_names,
         accumulators=accumulators,
     )
 
@@ -329,6 +341,7 @@ def _generator_pass(
         calls_eval=any(_is_mode_call(s, "eval") for s in before[-3:]),
         accumulators={name: Accumulator(name, generator.elt)},
         result=None,
+        result_names=(name,),
     )
 
 
@@ -391,9 +404,13 @@ def _belongs_before(statement: cst.BaseStatement, accumulators: dict[str, Accumu
 
 
 def _mentions(statement: cst.BaseStatement, accumulators: dict[str, Accumulator]) -> bool:
-    from lightify.analyze.nodes import names_in
-
     return bool(names_in(statement) & set(accumulators))
+
+
+def _measures(statement: cst.BaseStatement, loader: str) -> bool:
+    """``n = len(loader.dataset)``: the denominator of an inline pass's metrics."""
+    small = only_small(statement)
+    return isinstance(small, cst.Assign) and code(small.value).startswith(f"len({loader}")
 
 
 def _is_mode_call(statement: cst.BaseStatement, mode: str) -> bool:
@@ -511,8 +528,6 @@ def _is_main_guard(node: cst.CSTNode) -> bool:
 
 
 def _short(node: cst.CSTNode) -> str:
-    from lightify.analyze.nodes import code
-
     text = code(node)
     return text if len(text) <= 40 else text[:37] + "..."
 

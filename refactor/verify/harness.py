@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import itertools
 import json
 import math
 import os
@@ -28,7 +29,7 @@ import sys
 import traceback
 import warnings
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -89,7 +90,8 @@ class Recorder:
         params = [p for group in optimizer.param_groups for p in group["params"]]
         with self.torch.no_grad():
             self.used_cuda = self.used_cuda or any(p.is_cuda for p in params)
-            sums, abs_sums = _float64_sums(self.torch, [p.detach() for p in params])
+            both = _float64_sums(self.torch, itertools.chain(params, (p.abs() for p in params)))
+        sums, abs_sums = both[: len(params)], both[len(params) :]
         self.steps.append(
             {
                 "step": len(self.steps),
@@ -127,7 +129,7 @@ class Recorder:
             return
         tensors = _floating_tensors(self.torch, output)
         if tensors:  # empty too when forward raised (the hook runs with output None)
-            self.eval.append(math.fsum(_float64_sums(self.torch, tensors)[0]))
+            self.eval.append(math.fsum(_float64_sums(self.torch, tensors)))
             self.eval_at.append(len(self.steps))
 
     def patch_trainer(self, module: ModuleType) -> None:
@@ -185,17 +187,16 @@ class Recorder:
         }
 
 
-def _float64_sums(torch: Any, tensors: list[Any]) -> tuple[list[float], list[float]]:
-    """Per-tensor float64 sums and absolute sums, fetched with a single device sync."""
-    if not tensors:
-        return [], []
-    device = tensors[0].device
-    pairs = []
-    for tensor in tensors:
-        double = tensor.double()
-        pairs.append(torch.stack([double.sum(), double.abs().sum()]).to(device))
-    sums, abs_sums = torch.stack(pairs).T.tolist()
-    return sums, abs_sums
+def _float64_sums(torch: Any, tensors: Iterable[Any]) -> list[float]:
+    """Per-tensor float64 sums, fetched with a single device sync.
+
+    ``tensors`` may be a generator, so that temporaries (``p.abs()``) live one at a time.
+    """
+    sums = [tensor.sum(dtype=torch.float64) for tensor in tensors]
+    if not sums:
+        return []
+    device = sums[0].device
+    return torch.stack([value.to(device) for value in sums]).tolist()
 
 
 def _floating_tensors(torch: Any, value: Any) -> list[Any]:
