@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+
 from lightify import __version__
 from lightify.api import Conversion, convert_source
 from lightify.diagnostics import Finding, ParseFailure

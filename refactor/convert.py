@@ -40,7 +40,8 @@ def convert_module(source: str, path: str = "<string>", target: str = "lightning
         return Conversion(source, source, (_finding(index, path, decline),))
     converted = new_module.code
     _check_output(converted)
-    return Conversion(source, converted, tuple(sorted(plan.notes)))
+    notes = {(note.line, note.code): note for note in reversed(plan.notes)}  # one per line
+    return Conversion(source, converted, tuple(sorted(notes.values())))
 
 
 def _finding(index: ModuleIndex, path: str, decline: Decline) -> Finding:

@@ -1,6 +1,8 @@
-"""Write the plan into the module: the LightningModule class, the Trainer call, removals, imports."""
+"""Write the plan into the module: the LightningModule, the Trainer call, removals, imports."""
 
 from __future__ import annotations
+
+from collections import Counter
 
 import libcst as cst
 
@@ -32,21 +34,45 @@ TARGETS = {"lightning": ("lightning", "L"), "pytorch_lightning": ("pytorch_light
 def emit(index: ModuleIndex, program: Program, plan: Plan, target: str) -> cst.Module:
     package, alias = _import_alias(index, target)
     names = _free_names(program, "trainer", "lit_module")
+    functions = {
+        f
+        for f in (program.train.function, _function(program.validation), _function(program.test))
+        if f
+    }
+    carried = Counter(
+        c.comment.value for m in plan.methods.values() for s in m.body for c in comments_in(s)
+    )
     lit_class = _class(plan, alias)
+    lit_class = lit_class.with_changes(leading_lines=_uncarried([*functions], carried))
     replacement = _trainer_code(program, plan, alias, names)
+    lost = _uncarried([program.epoch.node], carried)
+    replacement[0] = replacement[0].with_changes(
+        leading_lines=[*replacement[0].leading_lines, *lost]
+    )
     replaced = dict(plan.replaced)
     replaced[program.epoch.node] = replacement
     removed = set(plan.removed)
     if program.test_call is not None:
         replaced[program.test_call] = _test_code(program, plan, names)
         removed |= _test_result_prints(program)
-    functions = {f for f in (program.train.function, _function(program.validation), _function(program.test)) if f}
     module = index.module.visit(_Rewrite(replaced, removed, plan.moved))
     module = _drop_unused(module, {*functions, *plan.removable}, index)
     module = _insert_class(module, lit_class, functions, index)
     module = _add_import(module, package, alias, index)
     _check_removed_names(module, program, plan)
     return module
+
+
+def _uncarried(regions: list[cst.CSTNode], carried: Counter) -> list[cst.EmptyLine]:
+    """Comments of replaced code that no moved statement took along: kept, never dropped."""
+    lines = []
+    for region in regions:
+        for line in comments_in(region):
+            if carried[line.comment.value] > 0:
+                carried[line.comment.value] -= 1
+            else:
+                lines.append(line)
+    return lines
 
 
 def _function(found):
@@ -77,7 +103,9 @@ def _class(plan: Plan, alias: str) -> cst.ClassDef:
     if plan.hparams or plan.modules:
         listed = ", ".join(f'"{name}"' for name in ignored)
         init_lines.append(
-            f"self.save_hyperparameters(ignore=[{listed}])" if ignored else "self.save_hyperparameters()"
+            f"self.save_hyperparameters(ignore=[{listed}])"
+            if ignored
+            else "self.save_hyperparameters()"
         )
     init_lines += [f"self.{name} = {name}" for name in [*plan.modules, *plan.hparams]]
     methods = [Method("__init__", params, [cst.parse_statement(line) for line in init_lines])]
@@ -87,7 +115,9 @@ def _class(plan: Plan, alias: str) -> cst.ClassDef:
         node = cst.parse_statement(f"def {method.name}({method.params}):\n    pass\n")
         assert isinstance(node, cst.FunctionDef)
         statements = [wrap_statement(s, indent=8) for s in method.body]
-        node = node.with_changes(body=cst.IndentedBlock(body=statements or [cst.parse_statement("pass")]))
+        node = node.with_changes(
+            body=cst.IndentedBlock(body=statements or [cst.parse_statement("pass")])
+        )
         if position:
             node = node.with_changes(leading_lines=[cst.EmptyLine(indent=False)])
         body.append(node)
@@ -99,13 +129,15 @@ def _class(plan: Plan, alias: str) -> cst.ClassDef:
 def _trainer_code(program: Program, plan: Plan, alias: str, names: dict[str, str]) -> list:
     kwargs = [f"{key}={code(value)}" for key, value in plan.trainer_kwargs.items()]
     trainer = names["trainer"]
-    lines = [wrap_call(f"{trainer} = {alias}.Trainer(", kwargs, ")", indent=8)]
+    indent = 0 if isinstance(program.owner, cst.Module) else 4
+    lines = [wrap_call(f"{trainer} = {alias}.Trainer(", kwargs, ")", indent=indent)]
     construct = _construct(plan)
     loaders = ", ".join(x for x in (plan.train_loader, plan.val_loader) if x)
     fit = f"{trainer}.fit({construct}, {loaders})"
-    if plan.test_loader is not None or len(fit) > LINE_LENGTH - 8:
+    if plan.test_loader is not None or len(fit) + indent > LINE_LENGTH:
         args = [*plan.modules, *(f"{k}={code(v)}" for k, v in plan.hparams.items())]
-        lines.append(wrap_call(f"{names['lit_module']} = {plan.class_name}(", args, ")", indent=8))
+        head = f"{names['lit_module']} = {plan.class_name}("
+        lines.append(wrap_call(head, args, ")", indent=indent))
         fit = f"{trainer}.fit({names['lit_module']}, {loaders})"
     lines.append(fit)
     statements = [cst.parse_statement(line) for line in lines]
@@ -122,9 +154,14 @@ def _construct(plan: Plan) -> str:
 def _test_code(program: Program, plan: Plan, names: dict[str, str]) -> list:
     test = f"{names['trainer']}.test({names['lit_module']}, dataloaders={plan.test_loader})"
     statements = [cst.parse_statement(test)]
-    calls = [s for s in program.test.before if (m := only_small(s)) is not None and "eval" in code(m)]
+    calls = [
+        s for s in program.test.before if (m := only_small(s)) is not None and "eval" in code(m)
+    ]
     statements += [cst.parse_statement(code(s).strip()) for s in calls]
-    return [statements[0].with_changes(leading_lines=program.test_call.leading_lines), *statements[1:]]
+    return [
+        statements[0].with_changes(leading_lines=program.test_call.leading_lines),
+        *statements[1:],
+    ]
 
 
 def _test_result_prints(program: Program) -> set[cst.CSTNode]:
@@ -159,7 +196,9 @@ class _Rewrite(cst.CSTTransformer):
             if original in self.moved:
                 continue
             if original in self.removed:
-                pending += [line for line in original.leading_lines if line.comment] + _trailing(original)
+                pending += [line for line in original.leading_lines if line.comment] + _trailing(
+                    original
+                )
                 continue
             replacement = self.replaced.get(original, new)
             items = replacement if isinstance(replacement, list) else [replacement]
@@ -237,7 +276,9 @@ def _names_used_outside(module: cst.Module, texts: set[str]) -> set[str]:
     return used
 
 
-def _insert_class(module: cst.Module, lit: cst.ClassDef, functions: set, index: ModuleIndex) -> cst.Module:
+def _insert_class(
+    module: cst.Module, lit: cst.ClassDef, functions: set, index: ModuleIndex
+) -> cst.Module:
     """Where the removed per-epoch functions stood, else after the last model class."""
     body = list(module.body)
     position = None
@@ -246,11 +287,13 @@ def _insert_class(module: cst.Module, lit: cst.ClassDef, functions: set, index: 
             position = i + 1
     if position is None:
         position = _first_code(body)
-    lit = lit.with_changes(leading_lines=[cst.EmptyLine(), cst.EmptyLine()])
+    lit = lit.with_changes(leading_lines=[cst.EmptyLine(), cst.EmptyLine(), *lit.leading_lines])
     following = body[position] if position < len(body) else None
     if following is not None:
         lines = [line for line in following.leading_lines if line.comment]
-        body[position] = following.with_changes(leading_lines=[cst.EmptyLine(), cst.EmptyLine(), *lines])
+        body[position] = following.with_changes(
+            leading_lines=[cst.EmptyLine(), cst.EmptyLine(), *lines]
+        )
     body.insert(position, lit)
     del functions, index
     return module.with_changes(body=body)
@@ -266,11 +309,19 @@ def _first_code(body: list) -> int:
 def _add_import(module: cst.Module, package: str, alias: str, index: ModuleIndex) -> cst.Module:
     if index.imports.local_name(package):
         return module
-    statement = cst.parse_statement(f"import {package} as {alias}" if alias != package else f"import {package}")
+    statement = cst.parse_statement(
+        f"import {package} as {alias}" if alias != package else f"import {package}"
+    )
     body = list(module.body)
-    imports = [i for i, s in enumerate(body) if isinstance(only_small(s), cst.Import | cst.ImportFrom)]
+    imports = [
+        i for i, s in enumerate(body) if isinstance(only_small(s), cst.Import | cst.ImportFrom)
+    ]
     position = next(
-        (i for i in imports if _module_of(body[i]) > package and _module_of(body[i]) != "__future__"),
+        (
+            i
+            for i in imports
+            if _module_of(body[i]) > package and _module_of(body[i]) != "__future__"
+        ),
         imports[-1] + 1 if imports else 0,
     )
     if position < len(body) and position in imports:
@@ -325,4 +376,3 @@ def _params(node) -> list[cst.Param]:
         return []
     p = node.params
     return [*p.posonly_params, *p.params, *p.kwonly_params]
-

@@ -136,6 +136,4 @@ def _is_plain_value(value: cst.BaseExpression) -> bool:
         return _is_plain_value(value.expression)
     if isinstance(value, cst.BinaryOperation):
         return _is_plain_value(value.left) and _is_plain_value(value.right)
-    if isinstance(value, cst.Attribute):
-        return True
-    return False
+    return isinstance(value, cst.Attribute)

@@ -1,4 +1,4 @@
-"""The plan the rules fill in: the LightningModule to write, the Trainer call, and what to remove."""
+"""The plan the rules fill in: the class to write, the Trainer call, and what to remove."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Black-style wrapping for the long lines lightify writes: one argument per line, trailing comma."""
+"""Black-style wrapping for long lines lightify writes: one argument per line."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ def wrap_statement(statement: cst.BaseStatement, indent: int) -> cst.BaseStateme
     """Explode the outermost call or dict of a too-long one-line statement."""
     if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
         return statement
+    if statement.trailing_whitespace.comment is not None:
+        return statement  # the user's line, with their comment: left as written
     text = code(statement.with_changes(leading_lines=[])).rstrip("\n")
     if "\n" in text or len(text) + indent <= LINE_LENGTH:
         return statement
@@ -40,7 +42,9 @@ def wrap_call(head: str, args: list[str], tail: str = ")", indent: int = 0) -> s
 
 def _explode(value: cst.Call | cst.Dict) -> str:
     if isinstance(value, cst.Call):
-        args = [code(arg.with_changes(comma=cst.MaybeSentinel.DEFAULT)).strip() for arg in value.args]
+        args = [
+            code(arg.with_changes(comma=cst.MaybeSentinel.DEFAULT)).strip() for arg in value.args
+        ]
         return wrap_call(f"{code(value.func)}(", args, ")", indent=LINE_LENGTH)
     elements = [
         code(element.with_changes(comma=cst.MaybeSentinel.DEFAULT)).strip()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import libcst as cst
 
 from lightify.analyze.facts import Kind
-from lightify.analyze.nodes import code, dotted_name, method_call, only_small
+from lightify.analyze.nodes import code, dotted_name, method_call
 from lightify.rule import Example
 
 CODE = "LFY501"
@@ -60,7 +60,11 @@ class _StripMoves(cst.CSTTransformer):
         positional = [a for a in call.args if a.keyword is None]
         keywords = {a.keyword.value for a in call.args if a.keyword is not None}
         if not positional or not keywords <= {"non_blocking"} or len(positional) != 1:
-            return len(positional) == 0 and keywords <= {"device", "non_blocking"} and "device" in keywords
+            return (
+                len(positional) == 0
+                and keywords <= {"device", "non_blocking"}
+                and "device" in keywords
+            )
         target = positional[0].value
         if dotted_name(target) in self.devices:
             return True
@@ -113,10 +117,6 @@ def _accelerator(lowering, devices: set[str]) -> cst.BaseExpression:
     if isinstance(value, cst.IfExp | cst.SimpleString):
         return cst.parse_expression(code(value))
     return cst.SimpleString('"auto"')
-
-
-def _unused(node) -> None:
-    del node, only_small
 
 
 EXAMPLES: list[Example] = []

@@ -8,13 +8,25 @@ from lightify.rule import Example
 
 CODE = "LFY006"
 SUMMARY = "Distributed training code: the loop is left as it is"
-APIS = frozenset({"torch.distributed.init_process_group", "torch.multiprocessing.spawn", "torch.nn.parallel.DistributedDataParallel", "torch.nn.DataParallel", "torch.nn.parallel.DataParallel", "torch.utils.data.distributed.DistributedSampler", "torch.utils.data.DistributedSampler"})
+APIS = frozenset(
+    {
+        "torch.distributed.init_process_group",
+        "torch.multiprocessing.spawn",
+        "torch.nn.parallel.DistributedDataParallel",
+        "torch.nn.DataParallel",
+        "torch.nn.parallel.DataParallel",
+        "torch.utils.data.distributed.DistributedSampler",
+        "torch.utils.data.DistributedSampler",
+    }
+)
 DOC = """\
 ## What it does
-Reports a training script that uses DDP, DataParallel, DistributedSampler or mp.spawn, and leaves its loop unchanged.
+Reports a training script that uses DDP, DataParallel, DistributedSampler or
+mp.spawn, and leaves its loop unchanged.
 
 ## Why
-Lightning is the distributed engine: the home-made launcher, wrappers and samplers must go together, with `strategy="ddp"` and `devices=`.
+Lightning is the distributed engine: the home-made launcher, wrappers and samplers
+must go together, with `strategy="ddp"` and `devices=`.
 
 ## Example
 ```python
@@ -32,7 +44,9 @@ Not fixed yet: the file is left unchanged, with this finding on the line.
 def check(lowering) -> None:
     node = first_use(lowering.index, APIS)
     if node is not None:
-        raise Decline(CODE, "distributed training code is not converted yet; the loop is left as it is", node)
+        raise Decline(
+            CODE, "distributed training code is not converted yet; the loop is left as it is", node
+        )
 
 
 EXAMPLES: list[Example] = []

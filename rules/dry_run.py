@@ -61,12 +61,14 @@ def claim_break(statement: cst.BaseStatement, builder) -> None:
 
 def _record(statement: cst.If, builder, outer: cst.BaseExpression | None) -> None:
     loop_names = builder.lowering.locals_of(builder.found)
-    if names_in(statement.test) & loop_names or (outer is not None and not _true_at_zero(outer, builder)):
-        raise Decline(CODE, "the loop breaks on a condition lightify cannot map to a Trainer flag", statement)
+    if names_in(statement.test) & loop_names or (
+        outer is not None and not _true_at_zero(outer, builder)
+    ):
+        raise Decline(
+            CODE, "the loop breaks on a condition lightify cannot map to a Trainer flag", statement
+        )
     if builder.phase != "stepped":
         raise Decline(CODE, "the loop breaks before the optimizer step", statement)
-    flag = builder.lowering.move([cst.SimpleStatementLine([cst.Expr(statement.test)])], set())
-    del flag
     builder.lowering.plan.trainer_kwargs["limit_train_batches"] = cst.parse_expression(
         f"1 if {code(statement.test)} else 1.0"
     )
@@ -76,7 +78,12 @@ def _true_at_zero(test: cst.BaseExpression, builder) -> bool:
     """``batch_idx % k == 0`` holds on the first batch."""
     index = builder.found.index
     text = code(test).replace(" ", "")
-    return index is not None and builder.found.index_start is None and text.startswith(f"{index}%") and text.endswith("==0")
+    return (
+        index is not None
+        and builder.found.index_start is None
+        and text.startswith(f"{index}%")
+        and text.endswith("==0")
+    )
 
 
 def step(statement: cst.BaseStatement, builder) -> bool:

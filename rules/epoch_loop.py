@@ -76,8 +76,10 @@ def _is_train_statement(program, statement) -> bool:
         return statement is train.loop or statement in train.before or statement in train.after
     small = only_small(statement)
     value = small.value if isinstance(small, cst.Assign | cst.Expr) else None
-    return isinstance(value, cst.Call) and isinstance(value.func, cst.Name) and (
-        value.func.value == train.function.name.value
+    return (
+        isinstance(value, cst.Call)
+        and isinstance(value.func, cst.Name)
+        and (value.func.value == train.function.name.value)
     )
 
 
@@ -120,8 +122,10 @@ def _mentions_call(statement, found) -> bool:
         return statement in found.before or statement in found.after
     small = only_small(statement)
     value = small.value if isinstance(small, cst.Assign | cst.Expr) else None
-    return isinstance(value, cst.Call) and isinstance(value.func, cst.Name) and (
-        value.func.value == found.function.name.value
+    return (
+        isinstance(value, cst.Call)
+        and isinstance(value.func, cst.Name)
+        and (value.func.value == found.function.name.value)
     )
 
 

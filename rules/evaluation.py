@@ -54,7 +54,17 @@ Safe for what it converts. Declined when a pass does more than compute, accumula
 print and return metrics.
 """
 
-PREFIXES = ("val_", "valid_", "validation_", "test_", "eval_", "total_", "running_", "epoch_", "sum_")
+PREFIXES = (
+    "val_",
+    "valid_",
+    "validation_",
+    "test_",
+    "eval_",
+    "total_",
+    "running_",
+    "epoch_",
+    "sum_",
+)
 RENAMES = {"correct": "acc", "n_correct": "acc", "num_correct": "acc", "accuracy": "acc"}
 
 
@@ -79,11 +89,13 @@ def build(lowering) -> None:
 def _claim_in_loop(lowering, found: Pass) -> None:
     program = lowering.program
     for statement in program.passes_in_loop:
-        if statement is found.loop or statement in found.before or statement in found.after:
-            lowering.claimed.add(statement)
-        elif found.function is not None and _calls(statement, found.function.name.value):
-            lowering.claimed.add(statement)
-        elif not found.body and _assigns(statement, set(found.accumulators)):
+        if (
+            statement is found.loop
+            or statement in found.before
+            or statement in found.after
+            or (found.function is not None and _calls(statement, found.function.name.value))
+            or (not found.body and _assigns(statement, set(found.accumulators)))
+        ):
             lowering.claimed.add(statement)
 
 
@@ -108,7 +120,11 @@ def _stage(lowering, found: Pass, stage: str, prefix: str) -> None:
     if not found.calls_eval:
         for hook in (f"on_{stage}_model_eval", f"on_{stage}_model_train"):
             plan.add_method(
-                Method(hook, "self", [cst.parse_statement("pass  # the script evaluates in training mode")])
+                Method(
+                    hook,
+                    "self",
+                    [cst.parse_statement("pass  # the script evaluates in training mode")],
+                )
             )
     decision = lowering.decision_metric
     if stage == "validation" and decision is not None:
@@ -134,12 +150,17 @@ def _step_body(found: Pass, metrics: dict[str, Metric], body) -> list[cst.BaseSt
                 if name in metrics:
                     out.append(
                         _log_line(metrics[name], found.accumulators[name], found).with_changes(
-                            leading_lines=line.leading_lines
+                            leading_lines=[*line.leading_lines, *_trailing_comment(line)]
                         )
                     )
                 continue
         out.append(line)
     return out
+
+
+def _trailing_comment(line: cst.SimpleStatementLine) -> list[cst.EmptyLine]:
+    comment = line.trailing_whitespace.comment
+    return [cst.EmptyLine(comment=comment)] if comment is not None else []
 
 
 def _log_line(metric: Metric, acc: Accumulator, found: Pass) -> cst.SimpleStatementLine:
@@ -320,7 +341,10 @@ def _check_after(lowering, found: Pass, metric_names: set[str]) -> None:
     known = set(found.accumulators)
     for line in found.after:
         small = only_small(line)
-        if isinstance(small, cst.Expr) and dotted_name(getattr(small.value, "func", None) or small.value) == "print":
+        if (
+            isinstance(small, cst.Expr)
+            and dotted_name(getattr(small.value, "func", None) or small.value) == "print"
+        ):
             lowering.note("LFY410", "print of evaluation metrics is replaced by self.log", line)
             continue
         if isinstance(small, cst.Return | cst.AugAssign):
@@ -345,19 +369,21 @@ def _exact(lowering, found: Pass, prefix: str, stage: str, decision: str, local,
     inits = [s for s in found.before if _assigns(s, accumulators)]
     if not inits:
         inits = [cst.parse_statement(f"{name} = 0") for name in accumulators]
-    plan.add_method(
-        Method(f"on_{stage}_epoch_start", "self", lowering.move(inits, set(), as_self))
-    )
+    plan.add_method(Method(f"on_{stage}_epoch_start", "self", lowering.move(inits, set(), as_self)))
     body = [*unpack_batch(found.target), *found.body]
     if not found.body:
         acc = next(iter(found.accumulators.values()))
         body.append(
-            cst.SimpleStatementLine([cst.AugAssign(cst.Name(acc.name), cst.AddAssign(), acc.update)])
+            cst.SimpleStatementLine(
+                [cst.AugAssign(cst.Name(acc.name), cst.AddAssign(), acc.update)]
+            )
         )
     moved = lowering.move(body, local - accumulators, {**extra, **as_self})
     plan.add_method(Method(f"{stage}_step", "self, batch, batch_idx", moved))
     _check_after(lowering, found, accumulators)
-    finish = [s for s in found.after if not _is_print(s) and not isinstance(only_small(s), cst.Return)]
+    finish = [
+        s for s in found.after if not _is_print(s) and not isinstance(only_small(s), cst.Return)
+    ]
     value = found.result if found.result is not None else cst.Name(decision)
     returned = cst.SimpleStatementLine(
         [cst.Assign([cst.AssignTarget(cst.parse_expression(f"self.{decision}"))], value)]

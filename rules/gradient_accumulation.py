@@ -8,10 +8,14 @@ CODE = "LFY005"
 SUMMARY = "Gradient accumulation or an unusual update: the loop is left as it is"
 DOC = """\
 ## What it does
-Reports a batch loop that does not call zero_grad(), backward() and step() exactly once per batch in that order: gradient accumulation, several backward calls, a conditional step.
+Reports a batch loop that does not call zero_grad(), backward() and step() exactly
+once per batch in that order: gradient accumulation, several backward calls, a
+conditional step.
 
 ## Why
-Lightning's `accumulate_grad_batches` divides the loss and also steps on the last batch of every epoch; a raw `(i + 1) % N == 0` loop does neither, so mapping it blindly changes every update.
+Lightning's `accumulate_grad_batches` divides the loss and also steps on the last
+batch of every epoch; a raw `(i + 1) % N == 0` loop does neither, so mapping it
+blindly changes every update.
 
 ## Example
 ```python
@@ -22,7 +26,8 @@ if (i + 1) % 4 == 0:
 ```
 
 ## Use instead
-Manual optimization that repeats the script's schedule, or `accumulate_grad_batches` when the script divides the loss and steps at the end of every epoch.
+Manual optimization that repeats the script's schedule, or `accumulate_grad_batches`
+when the script divides the loss and steps at the end of every epoch.
 
 ## Fix safety
 Not fixed: the file is left unchanged, with this finding on the line. Raised by

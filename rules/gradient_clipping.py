@@ -8,13 +8,22 @@ from lightify.rule import Example
 
 CODE = "LFY004"
 SUMMARY = "Gradient clipping: the loop is left as it is"
-APIS = frozenset({"torch.nn.utils.clip_grad_norm_", "torch.nn.utils.clip_grad_value_", "torch.nn.utils.clip_grad.clip_grad_norm_"})
+APIS = frozenset(
+    {
+        "torch.nn.utils.clip_grad_norm_",
+        "torch.nn.utils.clip_grad_value_",
+        "torch.nn.utils.clip_grad.clip_grad_norm_",
+    }
+)
 DOC = """\
 ## What it does
-Reports a training script that uses clip_grad_norm_ or clip_grad_value_, and leaves its loop unchanged.
+Reports a training script that uses clip_grad_norm_ or clip_grad_value_, and leaves
+its loop unchanged.
 
 ## Why
-Clipping all parameters with norm 2 maps to `gradient_clip_val`, but a subset of parameters or another norm type needs `configure_gradient_clipping`; the conversion must tell them apart.
+Clipping all parameters with norm 2 maps to `gradient_clip_val`, but a subset of
+parameters or another norm type needs `configure_gradient_clipping`; the conversion
+must tell them apart.
 
 ## Example
 ```python
@@ -32,7 +41,9 @@ Not fixed yet: the file is left unchanged, with this finding on the line.
 def check(lowering) -> None:
     node = first_use(lowering.index, APIS)
     if node is not None:
-        raise Decline(CODE, "gradient clipping is not converted yet; the loop is left as it is", node)
+        raise Decline(
+            CODE, "gradient clipping is not converted yet; the loop is left as it is", node
+        )
 
 
 EXAMPLES: list[Example] = []

@@ -13,10 +13,12 @@ CODE = "LFY302"
 SUMMARY = "A DataLoader over an IterableDataset: left as it is"
 DOC = """\
 ## What it does
-Reports a training loop whose DataLoader wraps an `IterableDataset` (a loader without `len()`).
+Reports a training loop whose DataLoader wraps an `IterableDataset` (a loader
+without `len()`).
 
 ## Why
-Lightning prefetches one batch ahead for loaders without `len()`; random data made in the main process would then be drawn in another order (DESIGN §5.3).
+Lightning prefetches one batch ahead for loaders without `len()`; random data made
+in the main process would then be drawn in another order (DESIGN §5.3).
 
 ## Example
 ```python

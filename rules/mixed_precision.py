@@ -8,13 +8,24 @@ from lightify.rule import Example
 
 CODE = "LFY002"
 SUMMARY = "Mixed precision: the loop is left as it is"
-APIS = frozenset({"torch.cuda.amp.GradScaler", "torch.amp.GradScaler", "torch.autocast", "torch.cuda.amp.autocast", "torch.amp.autocast", "torch.cpu.amp.autocast"})
+APIS = frozenset(
+    {
+        "torch.cuda.amp.GradScaler",
+        "torch.amp.GradScaler",
+        "torch.autocast",
+        "torch.cuda.amp.autocast",
+        "torch.amp.autocast",
+        "torch.cpu.amp.autocast",
+    }
+)
 DOC = """\
 ## What it does
-Reports a training script that uses autocast or a GradScaler, and leaves its loop unchanged.
+Reports a training script that uses autocast or a GradScaler, and leaves its loop
+unchanged.
 
 ## Why
-Lightning's precision flag replaces both, but on CPU `16-mixed` silently becomes bf16, which a CUDA-only script never ran; the mapping needs the script's condition.
+Lightning's precision flag replaces both, but on CPU `16-mixed` silently becomes
+bf16, which a CUDA-only script never ran; the mapping needs the script's condition.
 
 ## Example
 ```python
@@ -22,7 +33,8 @@ scaler.scale(loss).backward()
 ```
 
 ## Use instead
-`L.Trainer(precision="16-mixed" if use_amp and torch.cuda.is_available() else "32-true")`.
+`L.Trainer(precision="16-mixed" if use_amp and torch.cuda.is_available() else
+"32-true")`.
 
 ## Fix safety
 Not fixed yet: the file is left unchanged, with this finding on the line.
@@ -32,7 +44,11 @@ Not fixed yet: the file is left unchanged, with this finding on the line.
 def check(lowering) -> None:
     node = first_use(lowering.index, APIS)
     if node is not None:
-        raise Decline(CODE, "mixed precision (autocast / GradScaler) is not converted yet; the loop is left as it is", node)
+        raise Decline(
+            CODE,
+            "mixed precision (autocast, GradScaler) is not converted yet; the loop stays as it is",
+            node,
+        )
 
 
 EXAMPLES: list[Example] = []

@@ -8,10 +8,12 @@ CODE = "LFY301"
 SUMMARY = "The loop does not iterate a DataLoader: left as it is"
 DOC = """\
 ## What it does
-Reports a training loop over a generator, a list, or anything that is not a `torch.utils.data.DataLoader` built in the script.
+Reports a training loop over a generator, a list, or anything that is not a
+`torch.utils.data.DataLoader` built in the script.
 
 ## Why
-Lightning iterates DataLoaders; for other iterables it cannot promise the same batches in the same order with the same random draws.
+Lightning iterates DataLoaders; for other iterables it cannot promise the same
+batches in the same order with the same random draws.
 
 ## Example
 ```python

@@ -65,12 +65,20 @@ def _parameter_statements(program, optimizer: Binding) -> list[cst.SimpleStateme
     """Statements before the optimizer that only build its parameter lists."""
     needed = names_in(optimizer.value)
     found: list[cst.SimpleStatementLine] = []
-    for line in reversed(program.block[: program.block.index(optimizer.line)] if optimizer.line in program.block else []):
+    for line in reversed(
+        program.block[: program.block.index(optimizer.line)]
+        if optimizer.line in program.block
+        else []
+    ):
         small = only_small(line)
         if not isinstance(small, cst.Assign) or len(small.targets) != 1:
             continue
         target = small.targets[0].target
-        if isinstance(target, cst.Name) and target.value in needed and _reads_parameters(small.value):
+        if (
+            isinstance(target, cst.Name)
+            and target.value in needed
+            and _reads_parameters(small.value)
+        ):
             found.insert(0, line)
             needed |= names_in(small.value)
     return found
@@ -107,9 +115,7 @@ def _computed(value: cst.BaseExpression, program) -> bool:
         return False
     names = names_in(value)
     kinds = {program.bindings[n].kind for n in names if n in program.bindings}
-    if not kinds or kinds & {Kind.MODULE, Kind.OPTIMIZER, Kind.SCHEDULER, Kind.DEVICE}:
-        return False
-    return True
+    return bool(kinds) and not kinds & {Kind.MODULE, Kind.OPTIMIZER, Kind.SCHEDULER, Kind.DEVICE}
 
 
 def check(lowering) -> None:

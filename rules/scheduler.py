@@ -6,7 +6,7 @@ import libcst as cst
 
 from lightify.analyze.declines import Decline
 from lightify.analyze.facts import Binding, Kind
-from lightify.analyze.nodes import code, method_call, names_in
+from lightify.analyze.nodes import code, method_call
 from lightify.plan import Method
 from lightify.rule import Example
 
@@ -67,7 +67,9 @@ def step(statement: cst.BaseStatement, builder) -> bool:
     if scheduler is None or not _is_step(statement, scheduler.name):
         return False
     if builder.phase != "stepped" or method_call(statement)[2].args:
-        raise Decline(CODE, "the scheduler is stepped before the optimizer in the batch loop", statement)
+        raise Decline(
+            CODE, "the scheduler is stepped before the optimizer in the batch loop", statement
+        )
     builder.lowering.scheduler_interval = "step"
     builder.consume(statement)
     return True
@@ -80,7 +82,7 @@ def build(lowering) -> None:
         return
     epoch_steps = _steps_of(program, scheduler.name)
     interval = lowering.scheduler_interval
-    if interval and epoch_steps or len(epoch_steps) > 1:
+    if (interval and epoch_steps) or len(epoch_steps) > 1:
         raise Decline(CODE, "the scheduler is stepped in more than one place", scheduler.line)
     method = lowering.plan.methods["configure_optimizers"]
     optimizer = code(method.body[-1].body[0].value)
@@ -101,16 +103,13 @@ def build(lowering) -> None:
         f'"{key}": {value}' if key == "scheduler" else f'"{key}": "{value}"'
         for key, value in entry.items()
     )
-    ret = cst.parse_statement(
-        f'return {{"optimizer": {optimizer}, "lr_scheduler": {{{fields}}}}}'
-    )
+    ret = cst.parse_statement(f'return {{"optimizer": {optimizer}, "lr_scheduler": {{{fields}}}}}')
     method.body[-1:] = [*moved, ret]
 
 
 def _plateau(lowering, value: cst.BaseExpression, statement) -> str:
     """The metric name ReduceLROnPlateau monitors; the evaluation rule logs it exactly."""
     validation = lowering.program.validation
-    names = names_in(value)
     if (
         validation is None
         or not isinstance(value, cst.Name)
@@ -129,13 +128,12 @@ def _plateau(lowering, value: cst.BaseExpression, statement) -> str:
             "self, scheduler, metric",
             [
                 cst.parse_statement(
-                    f"scheduler.step(self.{value.value})  # the script's exact value, "
-                    "not Lightning's float32 copy"
+                    "# the script's exact value, not Lightning's float32 copy of the logged one\n"
+                    f"scheduler.step(self.{value.value})"
                 )
             ],
         )
     )
-    del names
     return value.value
 
 

@@ -8,10 +8,12 @@ CODE = "LFY003"
 SUMMARY = "Several training loops in one file: the file is left as it is"
 DOC = """\
 ## What it does
-Reports a file with more than one loop that calls backward() (pre-training then fine-tuning, or two models).
+Reports a file with more than one loop that calls backward() (pre-training then
+fine-tuning, or two models).
 
 ## Why
-A LightningModule and a Trainer describe one training program; choosing which loop to convert is a human's call.
+A LightningModule and a Trainer describe one training program; choosing which loop
+to convert is a human's call.
 
 ## Example
 ```python

@@ -8,10 +8,12 @@ CODE = "LFY404"
 SUMMARY = "A hand-written trainer class: left as it is"
 DOC = """\
 ## What it does
-Reports a training loop written as a method of a class (`class Trainer: def train_epoch(self): ...`).
+Reports a training loop written as a method of a class (`class Trainer: def
+train_epoch(self): ...`).
 
 ## Why
-The state lives on the class's attributes; carrying it into a LightningModule needs the trainer-class conversion, which is not implemented yet.
+The state lives on the class's attributes; carrying it into a LightningModule needs
+the trainer-class conversion, which is not implemented yet.
 
 ## Example
 ```python

@@ -84,11 +84,15 @@ def build(lowering) -> None:
     builder = StepBuilder(lowering, found)
     body = builder.run()
     if builder.phase != "stepped" or builder.loss is None:
-        raise Decline("LFY005", "the loop does not call optimizer.step() after backward()", found.loop)
+        raise Decline(
+            "LFY005", "the loop does not call optimizer.step() after backward()", found.loop
+        )
     loss = builder.loss
     local = lowering.locals_of(found)
     if not isinstance(loss, cst.Name):
-        body.append(cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(cst.Name("loss"))], loss)]))
+        body.append(
+            cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(cst.Name("loss"))], loss)])
+        )
         loss = cst.Name("loss")
         local.add("loss")
     logged = [stmt(f'self.log("train_loss", {loss.value})')]

@@ -8,7 +8,9 @@ CODE = "LFY403"
 SUMMARY = "A statement in or around the loop has no Lightning equivalent: left as it is"
 DOC = """\
 ## What it does
-Reports a statement that lightify would have to drop or move to a place where it runs at another time: code after backward() that reads the model, a statement in the epoch loop it does not know, the optimizer used after training.
+Reports a statement that lightify would have to drop or move to a place where it
+runs at another time: code after backward() that reads the model, a statement in the
+epoch loop it does not know, the optimizer used after training.
 
 ## Why
 for epoch in range(10):

@@ -49,7 +49,9 @@ def step(statement: cst.BaseStatement, builder) -> bool:
     if binding is None or binding.kind not in (Kind.OPTIMIZER, Kind.MODULE):
         return False
     if builder.phase == "backward":
-        raise Decline(CODE, "zero_grad() between backward() and step() discards gradients", statement)
+        raise Decline(
+            CODE, "zero_grad() between backward() and step() discards gradients", statement
+        )
     if builder.lowering.zero_grad_seen:
         raise Decline(CODE, "zero_grad() is called twice per batch", statement)
     builder.lowering.zero_grad_seen = True

@@ -18,9 +18,10 @@ import sys
 import textwrap
 from pathlib import Path
 
-import lightify.cli as cli
 import pytest
 from click.testing import CliRunner, Result
+
+import lightify.cli as cli
 from lightify.api import Conversion, convert_source
 from lightify.cli import main
 from lightify.diagnostics import Finding

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from lightify.verify.records import compare
 from lightify.verify.run import RunCrashed, RunTimeout, run_pair, run_script
 

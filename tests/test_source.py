@@ -8,6 +8,7 @@ import stat
 from pathlib import Path
 
 import pytest
+
 from lightify.diagnostics import ParseFailure
 from lightify.source import ReadFailure, read_source, read_source_file, write_atomic
 

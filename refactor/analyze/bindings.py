@@ -1,4 +1,4 @@
-"""Classify the names a training program binds: model, optimizer, scheduler, loader, device, config."""
+"""Classify what the names of a training program hold: model, optimizer, loader, config."""
 
 from __future__ import annotations
 

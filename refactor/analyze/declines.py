@@ -1,11 +1,11 @@
-"""Why a loop stays as it is: analysis and rules raise Decline with a code and the node to point at."""
+"""Why a loop stays as it is: a Decline carries a code and the node to point at."""
 
 from __future__ import annotations
 
 import libcst as cst
 
 
-class Decline(Exception):  # noqa: N818 - it is a verdict, not an error
+class Decline(Exception):
     """The program cannot be converted exactly; the file is left as it was."""
 
     def __init__(self, code: str, message: str, node: cst.CSTNode) -> None:

@@ -316,13 +316,14 @@ def _generator_pass(
     generator = summed.args[0].value
     comp = generator.for_in
     loader = dotted_name(comp.iter)
-    if loader is None or bindings.get(loader, None) is None:
+    if loader is None or bindings.get(loader) is None:
         return None
     if bindings[loader].kind is not Kind.LOADER or comp.ifs or comp.inner_for_in:
         return None
     name = small.targets[0].target.value
     position = [s for s, _ in items].index(statement)
     before = [s for s, _ in items[:position]]
+    modes = [s for s in before[-3:] if _is_mode_call(s, "eval")]
     pseudo_loop = cst.For(target=comp.target, iter=comp.iter, body=cst.IndentedBlock(body=[]))
     finished = small.with_changes(value=value.with_changes(left=cst.Name(name)))
     return Pass(
@@ -333,12 +334,12 @@ def _generator_pass(
         index_start=None,
         loader=loader,
         body=[],
-        before=[],
+        before=modes,
         after=[statement.with_changes(body=[finished])]
         if isinstance(value, cst.BinaryOperation)
         else [],
         grad_disabled=grad_off,
-        calls_eval=any(_is_mode_call(s, "eval") for s in before[-3:]),
+        calls_eval=bool(modes),
         accumulators={name: Accumulator(name, generator.elt)},
         result=None,
         result_names=(name,),
@@ -490,7 +491,8 @@ def _epoch_loop(index: ModuleIndex, node: cst.For) -> EpochLoop:
     if not (isinstance(iterable, cst.Call) and dotted_name(iterable.func) == "range"):
         raise Decline(
             "LFY401",
-            f"the epoch loop iterates `{_short(iterable)}`; lightify converts `for epoch in range(...)`",
+            f"the epoch loop iterates `{_short(iterable)}`; "
+            "lightify converts `for epoch in range(...)`",
             node,
         )
     args = [a.value for a in iterable.args]

@@ -1,4 +1,4 @@
-"""Replace a function's parameters with what its caller passed, so names mean the caller's objects."""
+"""Replace a function's parameters with what its caller passed."""
 
 from __future__ import annotations
 
@@ -13,8 +13,13 @@ def bind_arguments(function: cst.FunctionDef, call: cst.Call) -> dict[str, cst.B
     bound: dict[str, cst.BaseExpression] = {}
     positional = [a for a in call.args if a.keyword is None and not a.star]
     keywords = {a.keyword.value: a.value for a in call.args if a.keyword is not None}
-    if any(a.star for a in call.args) or function.params.star_arg not in (None, cst.MaybeSentinel.DEFAULT):
-        raise Decline("LFY402", "the call passes *args or **kwargs; lightify matches plain arguments", call)
+    if any(a.star for a in call.args) or function.params.star_arg not in (
+        None,
+        cst.MaybeSentinel.DEFAULT,
+    ):
+        raise Decline(
+            "LFY402", "the call passes *args or **kwargs; lightify matches plain arguments", call
+        )
     if len(positional) > len(params):
         raise Decline("LFY402", "the call passes more arguments than the function takes", call)
     for param, arg in zip(params, positional, strict=False):

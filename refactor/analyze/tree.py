@@ -1,4 +1,4 @@
-"""A one-pass index of the module: parents, functions, classes, and the loops that call backward()."""
+"""A one-pass index of the module: parents, functions, classes, loops that call backward()."""
 
 from __future__ import annotations
 
@@ -53,7 +53,10 @@ class ModuleIndex:
                 for base in node.bases:
                     qual = self.imports.qualify(base.value)
                     local = dotted_name(base.value)
-                    if qual in {"torch.nn.Module", "torch.nn.modules.module.Module"} or local in found:
+                    if (
+                        qual in {"torch.nn.Module", "torch.nn.modules.module.Module"}
+                        or local in found
+                    ):
                         found.add(name)
                         changed = True
                         break

@@ -1,0 +1,34 @@
+"""The whole-script fixtures under fixtures/: what each case holds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    folder: Path
+
+    @property
+    def before(self) -> Path:
+        return self.folder / "before.py"
+
+    @property
+    def after(self) -> Path:
+        return self.folder / "after.py"
+
+    @property
+    def findings(self) -> list[str]:
+        return (self.folder / "findings.txt").read_text().splitlines()
+
+    @property
+    def converts(self) -> bool:
+        return self.before.read_text() != self.after.read_text()
+
+
+def cases() -> list[Case]:
+    return [Case(p.name, p) for p in sorted(FIXTURES.iterdir()) if (p / "before.py").exists()]

@@ -1,0 +1,25 @@
+"""Rewrite every fixture's after.py and findings.txt from the current converter.
+
+Run it after a deliberate change to the output, then read the diff
+(`git diff fixtures/`) before committing: the expected outputs are reviewed,
+not generated blindly.
+"""
+
+from __future__ import annotations
+
+from fixture_cases import cases
+
+from lightify import convert_source
+
+
+def main() -> None:
+    for case in cases():
+        result = convert_source(case.before.read_text(), "before.py")
+        case.after.write_text(result.converted)
+        (case.folder / "findings.txt").write_text(
+            "".join(finding.format() + "\n" for finding in result.findings)
+        )
+
+
+if __name__ == "__main__":
+    main()
