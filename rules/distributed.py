@@ -49,4 +49,29 @@ def check(lowering) -> None:
         )
 
 
-EXAMPLES: list[Example] = []
+EXAMPLES = [
+    Example(
+        before="""\
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data.distributed import DistributedSampler
+
+data = TensorDataset(torch.randn(64, 4), torch.randint(0, 2, (64,)))
+sampler = DistributedSampler(data, num_replicas=1, rank=0)
+loader = DataLoader(data, batch_size=16, sampler=sampler)
+model = nn.Linear(4, 2)
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+for epoch in range(2):
+    sampler.set_epoch(epoch)
+    for x, y in loader:
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+""",
+        after=None,
+        codes=('LFY006',),
+    ),
+]

@@ -415,4 +415,92 @@ def _unused(kind: Kind) -> None:
     del kind
 
 
-EXAMPLES: list[Example] = []
+EXAMPLES = [
+    Example(
+        before="""\
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+data = TensorDataset(torch.randn(64, 4), torch.randint(0, 2, (64,)))
+loader = DataLoader(data, batch_size=16, shuffle=True)
+val_loader = DataLoader(data, batch_size=32)
+model = nn.Linear(4, 2)
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+
+
+@torch.no_grad()
+def evaluate(model, loader):
+    model.eval()
+    total, correct = 0.0, 0
+    for x, y in loader:
+        logits = model(x)
+        total += F.cross_entropy(logits, y, reduction="sum").item()
+        correct += (logits.argmax(1) == y).sum().item()
+    print(f"loss {total / len(loader.dataset):.3f} acc {correct / len(loader.dataset):.3f}")
+
+
+for epoch in range(2):
+    model.train()
+    for x, y in loader:
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+    evaluate(model, val_loader)
+""",
+        after="""\
+import lightning as L
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+
+class LitModel(L.LightningModule):
+    def __init__(self, model):
+        super().__init__()
+        self.save_hyperparameters(ignore=["model"])
+        self.model = model
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        loss = F.cross_entropy(self.model(x), y)
+        self.log("train_loss", loss)
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        x, y = batch
+        logits = self.model(x)
+        self.log(
+            "val_loss",
+            F.cross_entropy(logits, y, reduction="sum") / len(x),
+            batch_size=len(x),
+            prog_bar=True,
+        )
+        self.log(
+            "val_acc",
+            (logits.argmax(1) == y).sum() / len(x),
+            batch_size=len(x),
+            prog_bar=True,
+        )
+
+    def configure_optimizers(self):
+        optimizer = torch.optim.SGD(self.model.parameters(), lr=0.1)
+        return optimizer
+
+
+data = TensorDataset(torch.randn(64, 4), torch.randint(0, 2, (64,)))
+loader = DataLoader(data, batch_size=16, shuffle=True)
+val_loader = DataLoader(data, batch_size=32)
+model = nn.Linear(4, 2)
+
+
+trainer = L.Trainer(max_epochs=2, accelerator="cpu", devices=1)
+trainer.fit(LitModel(model), loader, val_loader)
+model.eval()
+""",
+        codes=('LFY400', 'LFY410'),
+    ),
+]

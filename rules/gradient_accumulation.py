@@ -34,4 +34,27 @@ Not fixed: the file is left unchanged, with this finding on the line. Raised by
 the analysis in `lightify.analyze.program`.
 """
 
-EXAMPLES: list[Example] = []
+EXAMPLES = [
+    Example(
+        before="""\
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+data = TensorDataset(torch.randn(64, 4), torch.randint(0, 2, (64,)))
+loader = DataLoader(data, batch_size=16, shuffle=True)
+model = nn.Linear(4, 2)
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+for epoch in range(2):
+    for i, (x, y) in enumerate(loader):
+        loss = F.cross_entropy(model(x), y) / 4
+        loss.backward()
+        if (i + 1) % 4 == 0:
+            optimizer.step()
+            optimizer.zero_grad()
+""",
+        after=None,
+        codes=('LFY005',),
+    ),
+]

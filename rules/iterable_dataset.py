@@ -32,7 +32,34 @@ A map-style Dataset with `__len__`, or keep the raw loop.
 Not fixed: the file is left unchanged, with this finding on the line.
 """
 
-EXAMPLES: list[Example] = []
+EXAMPLES = [
+    Example(
+        before="""\
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, IterableDataset
+
+class Stream(IterableDataset):
+    def __iter__(self):
+        for _ in range(64):
+            yield torch.randn(4), torch.randint(0, 2, ())
+
+
+loader = DataLoader(Stream(), batch_size=16)
+model = nn.Linear(4, 2)
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+for epoch in range(2):
+    for x, y in loader:
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+""",
+        after=None,
+        codes=('LFY302',),
+    ),
+]
 
 
 def check(lowering) -> None:

@@ -28,4 +28,29 @@ Not fixed: the file is left unchanged, with this finding on the line. Raised by
 the analysis in `lightify.analyze.program`.
 """
 
-EXAMPLES: list[Example] = []
+EXAMPLES = [
+    Example(
+        before="""\
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+def batches(n):
+    for _ in range(n):
+        yield torch.randn(16, 4), torch.randint(0, 2, (16,))
+
+
+model = nn.Linear(4, 2)
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+for epoch in range(2):
+    for x, y in batches(4):
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+""",
+        after=None,
+        codes=('LFY301',),
+    ),
+]

@@ -129,4 +129,66 @@ def check(lowering) -> None:
         )
 
 
-EXAMPLES: list[Example] = []
+EXAMPLES = [
+    Example(
+        before="""\
+import itertools
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+data = TensorDataset(torch.randn(64, 4), torch.randint(0, 2, (64,)))
+loader = DataLoader(data, batch_size=16, shuffle=True)
+encoder = nn.Linear(4, 8)
+head = nn.Linear(8, 2)
+optimizer = torch.optim.Adam(itertools.chain(encoder.parameters(), head.parameters()), lr=1e-3)
+for epoch in range(2):
+    for x, y in loader:
+        optimizer.zero_grad()
+        loss = F.cross_entropy(head(encoder(x)), y)
+        loss.backward()
+        optimizer.step()
+""",
+        after="""\
+import itertools
+
+import lightning as L
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+
+class LitModel(L.LightningModule):
+    def __init__(self, encoder, head):
+        super().__init__()
+        self.save_hyperparameters(ignore=["encoder", "head"])
+        self.encoder = encoder
+        self.head = head
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        loss = F.cross_entropy(self.head(self.encoder(x)), y)
+        self.log("train_loss", loss)
+        return loss
+
+    def configure_optimizers(self):
+        optimizer = torch.optim.Adam(
+            itertools.chain(self.encoder.parameters(), self.head.parameters()),
+            lr=1e-3,
+        )
+        return optimizer
+
+
+data = TensorDataset(torch.randn(64, 4), torch.randint(0, 2, (64,)))
+loader = DataLoader(data, batch_size=16, shuffle=True)
+encoder = nn.Linear(4, 8)
+head = nn.Linear(8, 2)
+trainer = L.Trainer(max_epochs=2, accelerator="cpu", devices=1)
+trainer.fit(LitModel(encoder, head), loader)
+""",
+        codes=('LFY400',),
+    ),
+]

@@ -93,7 +93,7 @@ def build(lowering) -> None:
         if args:
             entry["monitor"] = _plateau(lowering, args[0].value, epoch_steps[0])
     elif interval is None:
-        raise Decline(CODE, "the scheduler is never stepped in the training loop", scheduler.line)
+        raise Decline(CODE, "the scheduler is not stepped once per epoch or once per optimizer step (a conditional step, or none); lightify leaves the loop as it is", scheduler.line)
     from lightify.rules.optimizer import _hoist_arguments
 
     local = {scheduler.name, optimizer}
@@ -137,4 +137,91 @@ def _plateau(lowering, value: cst.BaseExpression, statement) -> str:
     return value.value
 
 
-EXAMPLES: list[Example] = []
+EXAMPLES = [
+    Example(
+        before="""\
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+data = TensorDataset(torch.randn(64, 4), torch.randint(0, 2, (64,)))
+loader = DataLoader(data, batch_size=16, shuffle=True)
+model = nn.Linear(4, 2)
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.5, total_steps=2 * len(loader))
+for epoch in range(2):
+    for x, y in loader:
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+""",
+        after="""\
+import lightning as L
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+
+class LitModel(L.LightningModule):
+    def __init__(self, model, total_steps):
+        super().__init__()
+        self.save_hyperparameters(ignore=["model"])
+        self.model = model
+        self.total_steps = total_steps
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        loss = F.cross_entropy(self.model(x), y)
+        self.log("train_loss", loss)
+        return loss
+
+    def configure_optimizers(self):
+        optimizer = torch.optim.SGD(self.model.parameters(), lr=0.1)
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer,
+            max_lr=0.5,
+            total_steps=self.total_steps,
+        )
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }
+
+
+data = TensorDataset(torch.randn(64, 4), torch.randint(0, 2, (64,)))
+loader = DataLoader(data, batch_size=16, shuffle=True)
+model = nn.Linear(4, 2)
+trainer = L.Trainer(max_epochs=2, accelerator="cpu", devices=1)
+trainer.fit(LitModel(model, total_steps=2 * len(loader)), loader)
+""",
+        codes=('LFY400',),
+    ),
+    Example(
+        before="""\
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+data = TensorDataset(torch.randn(64, 4), torch.randint(0, 2, (64,)))
+loader = DataLoader(data, batch_size=16, shuffle=True)
+model = nn.Linear(4, 2)
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1)
+for epoch in range(2):
+    for x, y in loader:
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+    if epoch > 0:
+        scheduler.step()
+""",
+        after=None,
+        codes=('LFY202',),
+    ),
+]

@@ -43,4 +43,30 @@ def check(lowering) -> None:
         )
 
 
-EXAMPLES: list[Example] = []
+EXAMPLES = [
+    Example(
+        before="""\
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+data = TensorDataset(torch.randn(64, 4), torch.randint(0, 2, (64,)))
+loader = DataLoader(data, batch_size=16, shuffle=True)
+generator = nn.Linear(4, 4)
+critic = nn.Linear(4, 1)
+opt_g = torch.optim.Adam(generator.parameters())
+opt_c = torch.optim.Adam(critic.parameters())
+for epoch in range(2):
+    for x, _ in loader:
+        opt_c.zero_grad()
+        critic(generator(x).detach()).mean().backward()
+        opt_c.step()
+        opt_g.zero_grad()
+        (-critic(generator(x)).mean()).backward()
+        opt_g.step()
+""",
+        after=None,
+        codes=('LFY001',),
+    ),
+]

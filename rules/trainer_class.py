@@ -30,4 +30,35 @@ Not fixed: the file is left unchanged, with this finding on the line. Raised by
 the analysis in `lightify.analyze.program`.
 """
 
-EXAMPLES: list[Example] = []
+EXAMPLES = [
+    Example(
+        before="""\
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+data = TensorDataset(torch.randn(64, 4), torch.randint(0, 2, (64,)))
+loader = DataLoader(data, batch_size=16, shuffle=True)
+class Trainer:
+    def __init__(self, model, loader):
+        self.model = model
+        self.loader = loader
+        self.optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+
+    def train_epoch(self):
+        for x, y in self.loader:
+            self.optimizer.zero_grad()
+            loss = F.cross_entropy(self.model(x), y)
+            loss.backward()
+            self.optimizer.step()
+
+
+trainer = Trainer(nn.Linear(4, 2), loader)
+for epoch in range(2):
+    trainer.train_epoch()
+""",
+        after=None,
+        codes=('LFY404',),
+    ),
+]
