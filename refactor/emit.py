@@ -51,11 +51,9 @@ def emit(index: ModuleIndex, program: Program, plan: Plan, target: str) -> cst.M
     )
     replaced = dict(plan.replaced)
     replaced[program.epoch.node] = replacement
-    removed = set(plan.removed)
     if program.test_call is not None:
         replaced[program.test_call] = _test_code(program, plan, names)
-        removed |= _test_result_prints(program)
-    module = index.module.visit(_Rewrite(replaced, removed, plan.moved))
+    module = index.module.visit(_Rewrite(replaced, plan.removed, plan.moved))
     module = _drop_unused(module, {*functions, *plan.removable}, index)
     module = _insert_class(module, lit_class, functions, index)
     module = _add_import(module, package, alias, index)
@@ -162,14 +160,6 @@ def _test_code(program: Program, plan: Plan, names: dict[str, str]) -> list:
         statements[0].with_changes(leading_lines=program.test_call.leading_lines),
         *statements[1:],
     ]
-
-
-def _test_result_prints(program: Program) -> set[cst.CSTNode]:
-    from lightify.rules.print_logging import is_print
-
-    names = set(program.test.result_names)
-    after = program.block[program.block.index(program.test_call) + 1 :]
-    return {s for s in after if is_print(s) and names_in(s) & names}
 
 
 class _Rewrite(cst.CSTTransformer):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from lightify.analyze.declines import Decline
 from lightify.analyze.facts import Kind
 from lightify.analyze.nodes import code, dotted_name, method_call
 from lightify.rule import Example
@@ -107,16 +108,34 @@ def _accelerator(lowering, devices: set[str]) -> cst.BaseExpression:
     program = lowering.program
     if not devices:
         return cst.SimpleString('"cpu"')
-    value = program.bindings[sorted(devices)[0]].value
+    chosen = {code(_accelerator_of(lowering, program.bindings[name].value)) for name in devices}
+    if len(chosen) > 1:
+        raise Decline(CODE, "the script chooses its device in several ways", program.epoch.node)
+    return cst.parse_expression(chosen.pop())
+
+
+def _accelerator_of(lowering, value: cst.BaseExpression) -> cst.BaseExpression:
     if isinstance(value, cst.Call):
         qual = lowering.index.imports.qualify(value.func) or ""
         if qual.startswith("torch.accelerator."):
             return cst.SimpleString('"auto"')
-        if value.args:
-            value = value.args[0].value
-    if isinstance(value, cst.IfExp | cst.SimpleString):
-        return cst.parse_expression(code(value))
-    return cst.SimpleString('"auto"')
+        if qual == "torch.device" and len(value.args) == 1:
+            return _accelerator_of(lowering, value.args[0].value)
+    if isinstance(value, cst.IfExp):
+        body = _accelerator_of(lowering, value.body)
+        orelse = _accelerator_of(lowering, value.orelse)
+        if body.deep_equals(orelse):
+            return body
+        return value.with_changes(body=body, orelse=orelse)
+    if isinstance(value, cst.SimpleString):
+        kind, _, ordinal = str(value.evaluated_value).partition(":")
+        if ordinal in ("", "0") and kind in {"cuda", "cpu", "mps"}:
+            return cst.SimpleString(f'"{kind}"')
+    raise Decline(
+        CODE,
+        f"lightify cannot tell which accelerator `{code(value)}` selects",
+        value,
+    )
 
 
 EXAMPLES = [
@@ -175,6 +194,88 @@ trainer = L.Trainer(
 )
 trainer.fit(LitModel(model), loader)
 """,
-        codes=('LFY400',),
+        codes=("LFY400",),
+    ),
+    Example(
+        before="""\
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+data = TensorDataset(torch.randn(64, 4), torch.randint(0, 2, (64,)))
+loader = DataLoader(data, batch_size=16, shuffle=True)
+device = torch.accelerator.current_accelerator() if torch.accelerator.is_available() else "cpu"
+model = nn.Linear(4, 2)
+if torch.cuda.is_available():
+    model.cuda()
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+for epoch in range(2):
+    for x, y in loader:
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(x.to(device)), y.to(device))
+        loss.backward()
+        optimizer.step()
+""",
+        after="""\
+import lightning as L
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+
+class LitModel(L.LightningModule):
+    def __init__(self, model):
+        super().__init__()
+        self.save_hyperparameters(ignore=["model"])
+        self.model = model
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        loss = F.cross_entropy(self.model(x), y)
+        self.log("train_loss", loss)
+        return loss
+
+    def configure_optimizers(self):
+        optimizer = torch.optim.SGD(self.model.parameters(), lr=0.1)
+        return optimizer
+
+
+data = TensorDataset(torch.randn(64, 4), torch.randint(0, 2, (64,)))
+loader = DataLoader(data, batch_size=16, shuffle=True)
+model = nn.Linear(4, 2)
+if torch.cuda.is_available():
+    model.cuda()
+trainer = L.Trainer(
+    max_epochs=2,
+    accelerator="auto" if torch.accelerator.is_available() else "cpu",
+    devices=1,
+)
+trainer.fit(LitModel(model), loader)
+""",
+        codes=("LFY400",),
+    ),
+    Example(
+        before="""\
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+data = TensorDataset(torch.randn(64, 4), torch.randint(0, 2, (64,)))
+loader = DataLoader(data, batch_size=16, shuffle=True)
+device = torch.device(f"cuda:{rank}")
+model = nn.Linear(4, 2).to(device)
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+for epoch in range(2):
+    for x, y in loader:
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(x.to(device)), y.to(device))
+        loss.backward()
+        optimizer.step()
+""",
+        after=None,
+        codes=("LFY501",),
     ),
 ]

@@ -72,6 +72,6 @@ for epoch in range(2):
         optimizer.step()
 """,
         after=None,
-        codes=('LFY006',),
+        codes=("LFY006",),
     ),
 ]

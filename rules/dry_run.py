@@ -161,6 +161,6 @@ trainer = L.Trainer(
 )
 trainer.fit(LitModel(model), loader)
 """,
-        codes=('LFY400',),
+        codes=("LFY400",),
     ),
 ]

@@ -162,6 +162,6 @@ while epoch < 2:
     epoch += 1
 """,
         after=None,
-        codes=('LFY401',),
+        codes=("LFY401",),
     ),
 ]

@@ -84,6 +84,27 @@ def build(lowering) -> None:
     if program.test is not None:
         _stage(lowering, program.test, "test", "test")
         lowering.plan.test_loader = program.test.loader
+        _drop_result_prints(lowering)
+
+
+def _drop_result_prints(lowering) -> None:
+    """Prints of the test results go (their values are logged); any other use declines."""
+    from lightify.rules.print_logging import is_print
+
+    program = lowering.program
+    names = set(program.test.result_names)
+    for statement in program.block[program.block.index(program.test_call) + 1 :]:
+        if not names_in(statement) & names:
+            continue
+        if not is_print(statement):
+            raise Decline(
+                "LFY403",
+                "the test results are used after the test pass; lightify logs them with "
+                "self.log and cannot hand the script's exact values back",
+                statement,
+            )
+        lowering.plan.removed.add(statement)
+        lowering.note("LFY410", "print of test metrics is replaced by self.log", statement)
 
 
 def _claim_in_loop(lowering, found: Pass) -> None:
@@ -501,6 +522,6 @@ trainer = L.Trainer(max_epochs=2, accelerator="cpu", devices=1)
 trainer.fit(LitModel(model), loader, val_loader)
 model.eval()
 """,
-        codes=('LFY400', 'LFY410'),
+        codes=("LFY400", "LFY410"),
     ),
 ]

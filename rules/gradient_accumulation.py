@@ -55,6 +55,6 @@ for epoch in range(2):
             optimizer.zero_grad()
 """,
         after=None,
-        codes=('LFY005',),
+        codes=("LFY005",),
     ),
 ]

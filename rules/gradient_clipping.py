@@ -67,6 +67,6 @@ for epoch in range(2):
         optimizer.step()
 """,
         after=None,
-        codes=('LFY004',),
+        codes=("LFY004",),
     ),
 ]

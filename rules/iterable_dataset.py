@@ -57,7 +57,7 @@ for epoch in range(2):
         optimizer.step()
 """,
         after=None,
-        codes=('LFY302',),
+        codes=("LFY302",),
     ),
 ]
 

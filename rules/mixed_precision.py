@@ -74,6 +74,6 @@ for epoch in range(2):
         scaler.update()
 """,
         after=None,
-        codes=('LFY002',),
+        codes=("LFY002",),
     ),
 ]

@@ -51,6 +51,6 @@ for epoch in range(2):
         optimizer.step()
 """,
         after=None,
-        codes=('LFY301',),
+        codes=("LFY301",),
     ),
 ]

@@ -189,6 +189,6 @@ head = nn.Linear(8, 2)
 trainer = L.Trainer(max_epochs=2, accelerator="cpu", devices=1)
 trainer.fit(LitModel(encoder, head), loader)
 """,
-        codes=('LFY400',),
+        codes=("LFY400",),
     ),
 ]

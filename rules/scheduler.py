@@ -93,7 +93,11 @@ def build(lowering) -> None:
         if args:
             entry["monitor"] = _plateau(lowering, args[0].value, epoch_steps[0])
     elif interval is None:
-        raise Decline(CODE, "the scheduler is not stepped once per epoch or once per optimizer step (a conditional step, or none); lightify leaves the loop as it is", scheduler.line)
+        raise Decline(
+            CODE,
+            "the scheduler is not stepped once per epoch or once per optimizer step (a conditional step, or none); lightify leaves the loop as it is",
+            scheduler.line,
+        )
     from lightify.rules.optimizer import _hoist_arguments
 
     local = {scheduler.name, optimizer}
@@ -198,7 +202,7 @@ model = nn.Linear(4, 2)
 trainer = L.Trainer(max_epochs=2, accelerator="cpu", devices=1)
 trainer.fit(LitModel(model, total_steps=2 * len(loader)), loader)
 """,
-        codes=('LFY400',),
+        codes=("LFY400",),
     ),
     Example(
         before="""\
@@ -222,6 +226,6 @@ for epoch in range(2):
         scheduler.step()
 """,
         after=None,
-        codes=('LFY202',),
+        codes=("LFY202",),
     ),
 ]

@@ -55,6 +55,6 @@ for epoch in range(1):
         optimizer.step()
 """,
         after=None,
-        codes=('LFY003',),
+        codes=("LFY003",),
     ),
 ]

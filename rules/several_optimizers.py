@@ -67,6 +67,6 @@ for epoch in range(2):
         opt_g.step()
 """,
         after=None,
-        codes=('LFY001',),
+        codes=("LFY001",),
     ),
 ]

@@ -59,6 +59,6 @@ for epoch in range(2):
     trainer.train_epoch()
 """,
         after=None,
-        codes=('LFY404',),
+        codes=("LFY404",),
     ),
 ]

@@ -177,6 +177,6 @@ model = nn.Sequential(nn.Linear(4, 8), nn.Dropout(0.1), nn.Linear(8, 2))
 trainer = L.Trainer(max_epochs=2, accelerator="cpu", devices=1)
 trainer.fit(LitModel(model), loader)
 """,
-        codes=('LFY400',),
+        codes=("LFY400",),
     ),
 ]

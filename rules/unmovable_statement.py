@@ -51,6 +51,6 @@ for epoch in range(2):
     torch.save(model.state_dict(), f"epoch{epoch}.pt")
 """,
         after=None,
-        codes=('LFY403',),
+        codes=("LFY403",),
     ),
 ]

@@ -140,6 +140,6 @@ model = nn.Linear(4, 2)
 trainer = L.Trainer(max_epochs=2, accelerator="cpu", devices=1)
 trainer.fit(LitModel(model), loader)
 """,
-        codes=('LFY400',),
+        codes=("LFY400",),
     ),
 ]

@@ -27,7 +27,7 @@ from lightify.cli import main
 from lightify.diagnostics import Finding
 from lightify.diff import colorize, unified_diff
 
-EXAMPLE = Path("/work/shared/design/example_before.py")
+EXAMPLE = Path(__file__).resolve().parent.parent / "fixtures" / "main_function" / "before.py"
 LIT_CLASS = "class LitMLP(L.LightningModule):"
 CLEAN = "import os\n\nprint(os.getcwd())\n"
 LOOP = "for step in range(3):  # loop\n    pass\n"

@@ -63,6 +63,11 @@ def _classify(
 ) -> tuple[Kind, str | None]:
     if value is None:
         return Kind.VALUE, None
+    if isinstance(value, cst.IfExp):
+        # `Net().cuda() if use_cuda else Net()`: both branches build the same kind of thing
+        body = _classify(index, value.body, module_classes, dataclasses)
+        orelse = _classify(index, value.orelse, module_classes, dataclasses)
+        return body if body == orelse else (Kind.VALUE, None)
     if _is_device_expression(index, value):
         return Kind.DEVICE, None
     built = strip_device_calls(value)
@@ -90,13 +95,12 @@ def _classify(
 
 
 def _is_device_expression(index: ModuleIndex, value: cst.BaseExpression) -> bool:
-    """``torch.device(...)``, ``"cuda" if ... else "cpu"``, ``torch.accelerator...``."""
+    """``torch.device(...)``, ``"cuda"``, ``torch.accelerator...`` (IfExp: see _classify)."""
     if isinstance(value, cst.Call):
         qual = index.imports.qualify(value.func) or ""
         return qual == "torch.device" or qual.startswith("torch.accelerator.")
-    if isinstance(value, cst.IfExp):
-        return all(
-            isinstance(v, cst.SimpleString) and v.evaluated_value in {"cuda", "cpu", "mps"}
-            for v in (value.body, value.orelse)
-        )
-    return isinstance(value, cst.SimpleString) and value.evaluated_value in {"cuda", "cpu"}
+    return isinstance(value, cst.SimpleString) and str(value.evaluated_value).split(":")[0] in {
+        "cuda",
+        "cpu",
+        "mps",
+    }
