@@ -95,7 +95,10 @@ def build(lowering) -> None:
     elif interval is None:
         raise Decline(
             CODE,
-            "the scheduler is not stepped once per epoch or once per optimizer step (a conditional step, or none); lightify leaves the loop as it is",
+            (
+                "the scheduler is not stepped once per epoch or once per optimizer step "
+                "(a conditional step, or none); lightify leaves the loop as it is"
+            ),
             scheduler.line,
         )
     from lightify.rules.optimizer import _hoist_arguments
