@@ -116,7 +116,8 @@ class StepBuilder:
 
     def consume(self, statement: cst.BaseStatement) -> None:
         """Drop a statement whose work Lightning now does; its comments move on."""
-        self.comments.extend(comments_in(statement))
+        self.comments.extend(statement.leading_lines)
+        self.comments.extend(comments_in(statement.with_changes(leading_lines=[])))
 
     def emit(self, statement: cst.BaseStatement) -> None:
         self.out.extend(carry_comments([statement], self.comments))

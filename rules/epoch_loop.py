@@ -66,7 +66,7 @@ def build(lowering) -> None:
             lowering.note("LFY410", "print of metrics is replaced by self.log", statement)
             lowering.claimed.add(statement)
     _check_train_function(lowering)
-    if program.validation is not None and _evaluates_last(program):
+    if program.validation is not None and _ends_in_eval_mode(program):
         plan.after_fit.extend(_eval_calls(program))
 
 
@@ -109,12 +109,19 @@ def _check_train_function(lowering) -> None:
         )
 
 
-def _evaluates_last(program) -> bool:
-    order = program.passes_in_loop
+def _ends_in_eval_mode(program) -> bool:
+    """Whether the script's epoch ends with its modules in eval mode (Lightning's end in train)."""
     validation = program.validation
-    anchors = [s for s in order if s is validation.loop or _mentions_call(s, validation)]
-    train = [s for s in order if _is_train_statement(program, s)]
-    return bool(anchors and train) and order.index(anchors[-1]) > order.index(train[-1])
+    mode = "train"
+    for statement in program.passes_in_loop:
+        found = method_call(statement)
+        if found is not None and found[1] in {"train", "eval"} and not found[2].args:
+            mode = found[1]
+        elif _is_train_statement(program, statement):
+            mode = "train"
+        elif statement is validation.loop or _mentions_call(statement, validation):
+            mode = "eval" if validation.calls_eval else mode
+    return mode == "eval"
 
 
 def _mentions_call(statement, found) -> bool:

@@ -327,7 +327,7 @@ def _find_division(node: cst.CSTNode, name: str) -> cst.BaseExpression | None:
 
     class _Div(cst.CSTVisitor):
         def visit_BinaryOperation(self, op: cst.BinaryOperation) -> None:
-            if not isinstance(op.operator, cst.Divide):
+            if not isinstance(op.operator, cst.Divide | cst.FloorDivide):
                 return
             left = op.left
             if isinstance(left, cst.BinaryOperation) and isinstance(left.operator, cst.Multiply):

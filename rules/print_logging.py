@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from lightify.analyze.nodes import dotted_name, names_in
+from lightify.analyze.nodes import dotted_name, names_in, only_small
 from lightify.rule import Example
 
 CODE = "LFY410"
@@ -47,22 +47,50 @@ def is_print(statement: cst.CSTNode) -> bool:
     )
 
 
-def only_prints(statement: cst.BaseStatement) -> bool:
-    """A print, or an ``if`` whose body holds only prints (and dry-run breaks)."""
+def only_prints(statement: cst.BaseStatement, sums: frozenset[str] = frozenset()) -> bool:
+    """A print, or an ``if`` holding only prints, dry-run breaks and resets of display sums."""
     from lightify.rules.dry_run import is_flag_break
 
     if is_print(statement):
         return True
     if isinstance(statement, cst.If) and statement.orelse is None:
-        return all(only_prints(s) or is_flag_break(s) for s in statement.body.body)
+        return all(
+            only_prints(s, sums) or is_flag_break(s) or _resets(s, sums)
+            for s in statement.body.body
+        )
     return False
 
 
+def display_sums(found) -> frozenset[str]:
+    """Running sums (``running_loss += loss.item()``) read only by prints and resets."""
+    sums = set(found.accumulators)
+    for statement in found.body:
+        small = only_small(statement)
+        if isinstance(small, cst.AugAssign) and dotted_name(small.target) in sums:
+            continue
+        if only_prints(statement, frozenset(sums)):
+            continue
+        sums -= names_in(statement)
+    return frozenset(sums)
+
+
+def _resets(statement: cst.CSTNode, sums: frozenset[str]) -> bool:
+    small = only_small(statement)
+    return isinstance(small, cst.Assign) and all(
+        dotted_name(t.target) in sums for t in small.targets
+    )
+
+
 def step(statement: cst.BaseStatement, builder) -> bool:
-    if not only_prints(statement):
+    sums = display_sums(builder.found)
+    small = only_small(statement)
+    if isinstance(small, cst.AugAssign) and dotted_name(small.target) in sums:
+        builder.consume(statement)  # a display sum: the logged loss replaces it
+        return True
+    if not only_prints(statement, sums):
         return False
     metric_names = {builder.loss.value} if isinstance(builder.loss, cst.Name) else set()
-    metric_names |= {"loss"} | set(builder.lowering.program.train.accumulators)
+    metric_names |= {"loss"} | sums
     if not names_in(statement) & metric_names:
         return False
     from lightify.rules.dry_run import claim_break
@@ -71,10 +99,6 @@ def step(statement: cst.BaseStatement, builder) -> bool:
     builder.lowering.note(CODE, "print of the training loss is replaced by self.log", statement)
     builder.consume(statement)
     return True
-
-
-def accumulator(statement: cst.BaseStatement, builder) -> bool:
-    return False
 
 
 EXAMPLES = [

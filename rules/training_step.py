@@ -100,6 +100,7 @@ def build(lowering) -> None:
     tail = [*logged, *builder.logged, ret]
     tail[0] = tail[0].with_changes(leading_lines=builder.comments)
     statements = [*unpack_batch(found.target), *body]
+    _check_carried(found, statements)
     moved = lowering.move(statements, local, _index_alias(found))
     lowering.plan.add_method(Method("training_step", "self, batch, batch_idx", [*moved, *tail]))
     lowering.note(
@@ -107,6 +108,24 @@ def build(lowering) -> None:
         f"training loop can be converted: {lowering.plan.class_name} and a Trainer",
         found.loop,
     )
+
+
+def _check_carried(found, statements: list[cst.BaseStatement]) -> None:
+    """A value the loop carries from batch to batch has no home in training_step."""
+    from lightify.analyze.nodes import names_in
+    from lightify.into_module import bound_names
+
+    carried = bound_names([*found.before, *found.after]) & {
+        name for statement in statements for name in names_in(statement)
+    }
+    carried -= bound_names([found.loop])
+    if carried:
+        raise Decline(
+            "LFY403",
+            f"the loop carries `{sorted(carried)[0]}` from one batch to the next; lightify "
+            "leaves it as it is",
+            found.loop,
+        )
 
 
 def unpack_batch(target: cst.BaseAssignTargetExpression) -> list[cst.BaseStatement]:
