@@ -54,8 +54,8 @@ def emit(index: ModuleIndex, program: Program, plan: Plan, target: str) -> cst.M
     if program.test_call is not None:
         replaced[program.test_call] = _test_code(program, plan, names)
     module = index.module.visit(_Rewrite(replaced, plan.removed, plan.moved))
-    module = _drop_unused(module, {*functions, *plan.removable}, index)
-    module = _insert_class(module, lit_class, functions, index)
+    module = _drop_unused(module, {*functions, *plan.removable})
+    module = _insert_class(module, lit_class)
     module = _add_import(module, package, alias, index)
     _check_removed_names(module, program, plan)
     return module
@@ -205,7 +205,7 @@ def _trailing(statement) -> list[cst.EmptyLine]:
     return []
 
 
-def _drop_unused(module: cst.Module, candidates: set, index: ModuleIndex) -> cst.Module:
+def _drop_unused(module: cst.Module, candidates: set) -> cst.Module:
     """Remove functions and bindings the conversion made dead (matched by their text)."""
     texts = {code(node) for node in candidates}
     for _ in range(3):
@@ -266,10 +266,8 @@ def _names_used_outside(module: cst.Module, texts: set[str]) -> set[str]:
     return used
 
 
-def _insert_class(
-    module: cst.Module, lit: cst.ClassDef, functions: set, index: ModuleIndex
-) -> cst.Module:
-    """Where the removed per-epoch functions stood, else after the last model class."""
+def _insert_class(module: cst.Module, lit: cst.ClassDef) -> cst.Module:
+    """After the module's last class (the models), else after its imports."""
     body = list(module.body)
     position = None
     for i, statement in enumerate(body):
@@ -285,7 +283,6 @@ def _insert_class(
             leading_lines=[cst.EmptyLine(), cst.EmptyLine(), *lines]
         )
     body.insert(position, lit)
-    del functions, index
     return module.with_changes(body=body)
 
 

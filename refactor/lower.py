@@ -6,7 +6,7 @@ import libcst as cst
 
 from lightify.analyze.declines import Decline
 from lightify.analyze.facts import Pass, Program
-from lightify.analyze.nodes import dotted_name, only_small
+from lightify.analyze.nodes import only_small
 from lightify.analyze.tree import ModuleIndex
 from lightify.diagnostics import Finding
 from lightify.into_module import IntoModule, bound_names
@@ -237,6 +237,3 @@ def _class_name(program: Program) -> str:
         if callee and "." not in callee:
             return f"Lit{callee}"
     return "LitModel"
-
-
-__all__ = ["Lowering", "StepBuilder", "carry_comments", "comments_in", "dotted_name"]

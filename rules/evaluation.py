@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import libcst as cst
 
 from lightify.analyze.declines import Decline
-from lightify.analyze.facts import Accumulator, Kind, Pass
+from lightify.analyze.facts import Accumulator, Pass
 from lightify.analyze.nodes import assigned_names, code, dotted_name, names_in, only_small
 from lightify.plan import Method
 from lightify.rule import Example
@@ -149,14 +149,14 @@ def _stage(lowering, found: Pass, stage: str, prefix: str) -> None:
             )
     decision = lowering.decision_metric
     if stage == "validation" and decision is not None:
-        _exact(lowering, found, prefix, stage, decision, local, extra)
+        _exact(lowering, found, stage, decision, local, extra)
         return
     metrics = {m.accumulator: m for m in _metrics(found, prefix)}
     body = [*unpack_batch(found.target), *_step_body(found, metrics, found.body)]
     if not found.body and found.accumulators:
         acc = next(iter(found.accumulators.values()))
         body.append(_log_line(metrics[acc.name], acc, found))
-    _check_after(lowering, found, set(metrics))
+    _check_after(lowering, found)
     moved = lowering.move(body, local - set(found.accumulators), extra)
     plan.add_method(Method(f"{stage}_step", "self, batch, batch_idx", moved))
 
@@ -357,7 +357,7 @@ def _per(found: Pass, denominator: cst.BaseExpression, sizes: set[str]) -> str:
     )
 
 
-def _check_after(lowering, found: Pass, metric_names: set[str]) -> None:
+def _check_after(lowering, found: Pass) -> None:
     """After the loop only finalisation, metric prints and a return may follow."""
     known = set(found.accumulators)
     for line in found.after:
@@ -379,10 +379,9 @@ def _check_after(lowering, found: Pass, metric_names: set[str]) -> None:
             "return metrics; lightify leaves the loop as it is",
             line,
         )
-    del metric_names
 
 
-def _exact(lowering, found: Pass, prefix: str, stage: str, decision: str, local, extra) -> None:
+def _exact(lowering, found: Pass, stage: str, decision: str, local, extra) -> None:
     """Keep the script's own accumulation for a value that drives a decision."""
     plan = lowering.plan
     accumulators = set(found.accumulators)
@@ -401,7 +400,7 @@ def _exact(lowering, found: Pass, prefix: str, stage: str, decision: str, local,
         )
     moved = lowering.move(body, local - accumulators, {**extra, **as_self})
     plan.add_method(Method(f"{stage}_step", "self, batch, batch_idx", moved))
-    _check_after(lowering, found, accumulators)
+    _check_after(lowering, found)
     finish = [
         s for s in found.after if not _is_print(s) and not isinstance(only_small(s), cst.Return)
     ]
@@ -413,7 +412,6 @@ def _exact(lowering, found: Pass, prefix: str, stage: str, decision: str, local,
     end = lowering.move([*finish, returned], local_after, {**extra, **as_self})
     end.append(cst.parse_statement(f'self.log("{decision}", self.{decision}, prog_bar=True)'))
     plan.add_method(Method(f"on_{stage}_epoch_end", "self", end))
-    del prefix
 
 
 def _targets(line) -> list[str]:
@@ -430,10 +428,6 @@ def _is_print(line) -> bool:
         and isinstance(small.value, cst.Call)
         and dotted_name(small.value.func) == "print"
     )
-
-
-def _unused(kind: Kind) -> None:
-    del kind
 
 
 EXAMPLES = [

@@ -70,8 +70,6 @@ def step(statement: cst.BaseStatement, builder) -> bool:
 
 def check(lowering) -> None:
     """A loop without zero_grad accumulates gradients across batches."""
-    from lightify.analyze.nodes import names_in
-
     body = lowering.program.train.body
     if not any((m := method_call(s)) is not None and m[1] == "zero_grad" for s in body):
         raise Decline(
@@ -80,7 +78,6 @@ def check(lowering) -> None:
             "accumulation); lightify leaves it as it is",
             lowering.program.train.loop,
         )
-    del names_in
 
 
 def _args(call: cst.Call) -> str:

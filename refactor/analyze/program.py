@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from lightify.analyze.bindings import LOADER_CLASSES, collect_bindings, parameter_bindings
+from lightify.analyze.bindings import collect_bindings, parameter_bindings
 from lightify.analyze.declines import Decline
 from lightify.analyze.facts import Accumulator, Binding, EpochLoop, Kind, Pass, Program
 from lightify.analyze.nodes import (
@@ -532,6 +532,3 @@ def _is_main_guard(node: cst.CSTNode) -> bool:
 def _short(node: cst.CSTNode) -> str:
     text = code(node)
     return text if len(text) <= 40 else text[:37] + "..."
-
-
-__all__ = ["LOADER_CLASSES", "find_program"]
