@@ -212,7 +212,9 @@ def convert(
         _convert_stdin(target, tally)
     else:
         _convert_paths(list(paths), write, target, tally)
-        click.echo(_summary(tally, write, _rerun(paths, target)), err=True)
+        summary = _summary(tally, write, _rerun(paths, target))
+        if summary:  # a clean run prints nothing, like a script with no training loop
+            click.echo(summary, err=True)
     ctx.exit(tally.exit_code(writing=write or output is not None or paths == ("-",)))
 
 
@@ -370,10 +372,10 @@ def _summary(tally: Tally, write: bool, rerun: str) -> str:
             f" ({_plural(tally.fixable, 'fixable finding')})" if tally.fixable and not write else ""
         )
         headline = f"{_plural(tally.converted, 'file')} {done}{fixable}"
-    elif tally.files:
+    elif tally.files and (tally.left or tally.errors):
         headline = f"nothing to convert in {_plural(tally.files, 'file')}"
     else:
-        headline = "" if tally.errors else "no Python files found"
+        headline = "" if tally.errors or tally.files else "no Python files found"
     summary = _summary_line([headline] if headline else [], tally)
     return f"{summary}; run {rerun}" if tally.converted and not write else summary
 
