@@ -19,9 +19,16 @@ def parse(source: str) -> cst.Module:
     try:
         return cst.parse_module(source)
     except cst.ParserSyntaxError as error:
-        raise ParseFailure(
+        failure = ParseFailure(
             f"cannot parse: {error.message}", error.raw_line, error.raw_column + 1
-        ) from None
+        )
+    try:  # Python's own message and position are the ones users know
+        compile(source, "<input>", "exec", dont_inherit=True)
+    except SyntaxError as error:
+        failure = ParseFailure(f"cannot parse: {error.msg}", error.lineno or 1, error.offset or 1)
+    except ValueError:  # null bytes: keep libcst's answer
+        pass
+    raise failure
 
 
 def convert_module(source: str, path: str = "<string>", target: str = "lightning") -> Conversion:

@@ -56,6 +56,7 @@ def emit(index: ModuleIndex, program: Program, plan: Plan, target: str) -> cst.M
     module = index.module.visit(_Rewrite(replaced, plan.removed, plan.moved))
     module = _drop_unused(module, {*functions, *plan.removable})
     module = _insert_class(module, lit_class)
+    module = _drop_dead_imports(module, _used_names(index.module))
     module = _add_import(module, package, alias, index)
     _check_removed_names(module, program, plan)
     return module
@@ -303,20 +304,62 @@ def _add_import(module: cst.Module, package: str, alias: str, index: ModuleIndex
     imports = [
         i for i, s in enumerate(body) if isinstance(only_small(s), cst.Import | cst.ImportFrom)
     ]
-    position = next(
-        (
-            i
-            for i in imports
-            if _module_of(body[i]) > package and _module_of(body[i]) != "__future__"
-        ),
-        imports[-1] + 1 if imports else 0,
-    )
+    position = _import_position(body, imports, package)
     if position < len(body) and position in imports:
         following = body[position]
         statement = statement.with_changes(leading_lines=following.leading_lines)
         body[position] = following.with_changes(leading_lines=[])
     body.insert(position, statement)
     return module.with_changes(body=body)
+
+
+def _import_position(body: list, imports: list[int], package: str) -> int:
+    """In torch's import group, in alphabetical order; else after the last import."""
+    torch = [i for i in imports if _module_of(body[i]).split(".")[0] == "torch"]
+    if not torch:
+        return imports[-1] + 1 if imports else 0
+    position = torch[0]
+    while (
+        position - 1 in imports
+        and not any(line.comment is None for line in body[position].leading_lines)
+        and _module_of(body[position - 1]) > package
+    ):
+        position -= 1
+    return position
+
+
+def _used_names(module: cst.Module) -> set[str]:
+    """Names the module reads outside its import statements."""
+    used: set[str] = set()
+    for statement in module.body:
+        if not isinstance(only_small(statement), cst.Import | cst.ImportFrom):
+            used |= names_in(statement)
+    return used
+
+
+def _drop_dead_imports(module: cst.Module, used_before: set[str]) -> cst.Module:
+    """Remove imports the conversion made unused (never ones the script did not use)."""
+    used_after = _used_names(module)
+    body = []
+    for statement in module.body:
+        small = only_small(statement)
+        if isinstance(small, cst.Import | cst.ImportFrom) and not isinstance(
+            small.names, cst.ImportStar
+        ):
+            kept = [a for a in small.names if not _dead(a, used_before, used_after)]
+            if not kept:
+                continue
+            if len(kept) != len(small.names):
+                kept[-1] = kept[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+                statement = statement.with_changes(body=[small.with_changes(names=kept)])
+        body.append(statement)
+    return module.with_changes(body=body)
+
+
+def _dead(alias: cst.ImportAlias, used_before: set[str], used_after: set[str]) -> bool:
+    name = alias.asname.name if alias.asname is not None else alias.name
+    local = code(name).split(".")[0]
+    return local in used_before and local not in used_after
 
 
 def _module_of(statement) -> str:

@@ -1,0 +1,77 @@
+"""The conversion API on small scripts: what it removes, keeps, and refuses."""
+
+from __future__ import annotations
+
+import pytest
+
+from lightify import ParseFailure, convert_source
+
+HEAD = """\
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+data = TensorDataset(torch.randn(64, 4), torch.randint(0, 2, (64,)))
+loader = DataLoader(data, batch_size=16, shuffle=True)
+model = nn.Linear(4, 2)
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+"""
+LOOP = """\
+for epoch in range(2):
+    for i, (x, y) in enumerate(loader):
+        optimizer.zero_grad()  # clear
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+        if i % 2 == 0:
+            print(f"perplexity {math.exp(loss.item()):.2f}")
+"""
+
+
+def test_an_import_only_the_removed_code_used_is_removed() -> None:
+    converted = convert_source(HEAD + LOOP).converted
+    assert "import math" not in converted
+    assert "import lightning as L\nimport torch\n" in converted
+
+
+def test_an_import_the_script_never_used_stays() -> None:
+    converted = convert_source("import os\n" + HEAD + LOOP).converted
+    assert converted.startswith("import os\n")
+
+
+def test_the_comment_of_a_removed_statement_is_kept() -> None:
+    converted = convert_source(HEAD + LOOP).converted
+    assert "# clear\n" in converted
+
+
+def test_a_syntax_error_raises_parse_failure_with_its_line() -> None:
+    with pytest.raises(ParseFailure) as error:
+        convert_source("x = 1\nfor epoch in range(2)\n    pass\n")
+    assert error.value.line == 2
+    assert error.value.format("t.py").startswith("t.py:2:")
+
+
+def test_a_declined_file_is_returned_unchanged_with_one_located_finding() -> None:
+    source = HEAD + LOOP.replace("optimizer.step()", "optimizer.step()\n        optimizer.step()")
+    result = convert_source(source, "t.py")
+    assert result.converted == source
+    assert [(f.code, f.line, f.fixable) for f in result.findings] == [("LFY005", 18, False)]
+
+
+def test_a_value_used_after_the_test_pass_declines() -> None:
+    source = (
+        HEAD
+        + LOOP
+        + (
+            "\n\n@torch.no_grad()\ndef test(model, loader):\n    model.eval()\n    total = 0.0\n"
+            "    for x, y in loader:\n        total += F.cross_entropy(model(x), y).item()\n"
+            "    return total / len(loader)\n\n\nscore = test(model, loader)\n"
+            "best = {'score': score}\n"
+        )
+    )
+    result = convert_source(source, "t.py")
+    assert not result.changed
+    assert [f.code for f in result.findings] == ["LFY403"]
