@@ -46,7 +46,10 @@ def convert_module(source: str, path: str = "<string>", target: str = "lightning
     except Decline as decline:
         return Conversion(source, source, (_finding(index, path, decline),))
     converted = new_module.code
-    _check_output(converted)
+    try:
+        _check_output(converted)
+    except ParseFailure as failure:
+        return Conversion(source, source, (_internal_error(path, failure),))
     notes = {(note.line, note.code): note for note in reversed(plan.notes)}  # one per line
     return Conversion(source, converted, tuple(sorted(notes.values())))
 
@@ -62,4 +65,18 @@ def _finding(index: ModuleIndex, path: str, decline: Decline) -> Finding:
 def _check_output(converted: str) -> None:
     """Never hand back code that does not parse or compile."""
     parse(converted)
-    compile(converted, "<lightify output>", "exec")
+    try:
+        compile(converted, "<lightify output>", "exec", dont_inherit=True)
+    except SyntaxError as error:
+        raise ParseFailure(error.msg, error.lineno or 1, error.offset or 1) from None
+
+
+def _internal_error(path: str, failure: ParseFailure) -> Finding:
+    return Finding(
+        path,
+        1,
+        1,
+        "LFY000",
+        f"internal error: the conversion produced invalid code ({failure.message}); the file "
+        "is left as it is (please report this)",
+    )
