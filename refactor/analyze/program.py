@@ -31,6 +31,8 @@ GRAD_OFF = {
     "torch.autograd.grad_mode.no_grad",
 }
 
+PROGRESS_BARS = {"tqdm.tqdm", "tqdm.auto.tqdm", "tqdm.notebook.tqdm", "tqdm.std.tqdm"}
+
 Flat = list[tuple[cst.BaseStatement, bool]]
 
 
@@ -365,6 +367,7 @@ def _loop_loader(
         if len(iterable.args) > 1:
             start = iterable.args[1].value
         iterable = iterable.args[0].value
+    iterable = _without_progress_bar(index, iterable)
     name = dotted_name(iterable)
     binding = bindings.get(name) if name is not None else None
     if binding is None or binding.kind is not Kind.LOADER:
@@ -377,6 +380,18 @@ def _loop_loader(
             loop,
         )
     return name, index_name, start  # type: ignore[return-value]
+
+
+def _without_progress_bar(index: ModuleIndex, iterable: cst.BaseExpression) -> cst.BaseExpression:
+    """``tqdm(loader, desc=...)`` iterates the loader: Lightning's own bar replaces it."""
+    if (
+        isinstance(iterable, cst.Call)
+        and index.imports.qualify(iterable.func) in PROGRESS_BARS
+        and iterable.args
+        and iterable.args[0].keyword is None
+    ):
+        return iterable.args[0].value
+    return iterable
 
 
 def _accumulators(loop: cst.For) -> dict[str, Accumulator]:
