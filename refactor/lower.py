@@ -61,6 +61,7 @@ class Lowering:
         moved = []
         mapper = IntoModule(self.program, self.plan, local, extra, self.used_names.add)
         for statement in statements:
+            _check_loop_control(statement)
             for rule in registry():
                 if hasattr(rule, "transform"):
                     statement = rule.transform(statement, self)
@@ -147,6 +148,36 @@ def carry_comments(
         return statements
     first = statements[0]
     return [first.with_changes(leading_lines=[*comments, *first.leading_lines]), *statements[1:]]
+
+
+def _check_loop_control(statement: cst.BaseStatement) -> None:
+    """``break``/``continue``/``return`` of the batch loop mean nothing inside a hook."""
+
+    class _Control(cst.CSTVisitor):
+        def visit_For(self, node: cst.For) -> bool:
+            return False
+
+        def visit_While(self, node: cst.While) -> bool:
+            return False
+
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+            return False
+
+        def visit_Lambda(self, node: cst.Lambda) -> bool:
+            return False
+
+        def on_visit(self, node: cst.CSTNode) -> bool:
+            if isinstance(node, cst.Break | cst.Continue | cst.Return | cst.Yield):
+                keyword = type(node).__name__.lower()
+                raise Decline(
+                    "LFY403",
+                    f"`{keyword}` in the batch loop has no equivalent in a Lightning step; "
+                    "the loop is left as it is",
+                    statement,
+                )
+            return super().on_visit(node)
+
+    statement.visit(_Control())
 
 
 def _is_identity(statement: cst.BaseStatement) -> bool:

@@ -65,6 +65,7 @@ PREFIXES = (
     "epoch_",
     "sum_",
 )
+STAGE_WORDS = {"val", "valid", "validation", "test", "eval", "evaluation"}
 RENAMES = {"correct": "acc", "n_correct": "acc", "num_correct": "acc", "accuracy": "acc"}
 
 
@@ -265,6 +266,8 @@ def _metrics(found: Pass, prefix: str) -> list[Metric]:
         denominator, alias = _denominator(found, acc.name)
         per = "sum" if denominator is None else _per(found, denominator, sizes)
         base = returned.get(alias, returned.get(acc.name, alias))
+        if base in STAGE_WORDS:  # `val = evaluate(...)` names the stage, not the metric
+            base = alias
         metrics.append(Metric(acc.name, metric_name(base, prefix), per, denominator))
     return metrics
 
