@@ -231,6 +231,9 @@ def _walk_statements(module: cst.Module):
         def visit_FunctionDef(self, node) -> None:
             found.append(node)
 
+        def visit_If(self, node) -> None:
+            found.append(node)
+
     module.visit(_Stmts())
     return found
 
@@ -238,6 +241,10 @@ def _walk_statements(module: cst.Module):
 def _bound_by(statement) -> set[str]:
     if isinstance(statement, cst.FunctionDef):
         return {statement.name.value}
+    if isinstance(statement, cst.If):
+        from lightify.into_module import bound_names
+
+        return bound_names([statement])
     small = only_small(statement)
     if isinstance(small, cst.Assign):
         return {n for t in small.targets for n in assigned_names(t.target)}
@@ -245,23 +252,19 @@ def _bound_by(statement) -> set[str]:
 
 
 def _names_used_outside(module: cst.Module, texts: set[str]) -> set[str]:
+    """Names read anywhere, except that a candidate's own bound names do not count."""
     used: set[str] = set()
 
     class _Uses(cst.CSTVisitor):
-        def visit_SimpleStatementLine(self, node) -> bool:
-            if code(node) in texts:
-                small = only_small(node)
-                if isinstance(small, cst.Assign):
-                    used.update(names_in(small.value))
+        def on_visit(self, node: cst.CSTNode) -> bool:
+            if isinstance(node, cst.SimpleStatementLine | cst.If | cst.FunctionDef) and (
+                code(node) in texts
+            ):
+                used.update(names_in(node) - _bound_by(node))
                 return False
-            used.update(names_in(node))
-            return False
-
-        def visit_FunctionDef(self, node) -> bool:
-            return code(node) not in texts
-
-        def visit_Name(self, node: cst.Name) -> None:
-            used.add(node.value)
+            if isinstance(node, cst.Name):
+                used.add(node.value)
+            return True
 
     module.visit(_Uses())
     return used

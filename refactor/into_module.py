@@ -44,9 +44,15 @@ def bound_names(nodes: list[cst.CSTNode]) -> set[str]:
         def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
             found.update(assigned_names(node.target))
 
+        def visit_Param(self, node: cst.Param) -> None:
+            found.add(node.name.value)  # lambda and nested function parameters
+
     for node in nodes:
         node.visit(_Targets())
     return found
+
+
+HOOK_NAMES = frozenset({"self", "batch", "batch_idx", "optimizer", "scheduler", "metric"})
 
 
 class IntoModule(cst.CSTTransformer):
@@ -94,11 +100,13 @@ class IntoModule(cst.CSTTransformer):
         return updated_node
 
     def leave_Name(self, original_node: cst.Name, updated_node: cst.Name) -> cst.BaseExpression:
-        if original_node in self.skip or original_node.value in self.local:
-            return updated_node
         name = original_node.value
+        if original_node in self.skip:
+            return updated_node
         if name in self.extra:
             return self.extra[name]
+        if name in self.local:
+            return updated_node
         if name == self.program.epoch.epoch_var:
             start = self.program.epoch.start
             if start is None or (isinstance(start, cst.Integer) and start.value == "0"):
@@ -106,6 +114,13 @@ class IntoModule(cst.CSTTransformer):
             return cst.BinaryOperation(_self("current_epoch"), cst.Add(), start)
         binding = self.program.bindings.get(name)
         if binding is None:
+            if name not in self.program.globals and name not in HOOK_NAMES:
+                raise Decline(
+                    "LFY403",
+                    f"the loop uses `{name}`, which is set conditionally or out of lightify's "
+                    "sight; the loop is left as it is",
+                    original_node,
+                )
             return updated_node
         if self.on_name is not None:
             self.on_name(name)

@@ -59,6 +59,7 @@ class Lowering:
     ) -> list[cst.BaseStatement]:
         """Carry statements into a method: rule transforms, then names into ``self.``."""
         moved = []
+        local = local | bound_names(statements)  # what the moved code binds is its own
         mapper = IntoModule(self.program, self.plan, local, extra, self.used_names.add)
         for statement in statements:
             _check_loop_control(statement)

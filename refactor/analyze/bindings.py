@@ -29,6 +29,13 @@ def collect_bindings(index: ModuleIndex, block: list[cst.BaseStatement]) -> dict
     dataclasses = index.dataclasses()
     bindings: dict[str, Binding] = {}
     for line in block:
+        if isinstance(line, cst.If):
+            chosen = _chosen_by_if(line)
+            if chosen is not None:
+                name, value = chosen
+                kind, callee = _classify(index, value, module_classes, dataclasses)
+                bindings[name] = Binding(name, line, value, kind, callee)
+            continue
         small = only_small(line)
         if not isinstance(small, cst.Assign) or len(small.targets) != 1:
             continue
@@ -44,6 +51,22 @@ def collect_bindings(index: ModuleIndex, block: list[cst.BaseStatement]) -> dict
             kind, callee = _classify(index, value, module_classes, dataclasses)
             bindings[name] = Binding(name, line, value or small.value, kind, callee)
     return bindings
+
+
+def _chosen_by_if(node: cst.If) -> tuple[str, cst.IfExp] | None:
+    """``if c: name = a`` / ``else: name = b`` read as ``name = a if c else b``."""
+    orelse = node.orelse
+    if not isinstance(orelse, cst.Else) or len(node.body.body) != 1 or len(orelse.body.body) != 1:
+        return None
+    first, second = only_small(node.body.body[0]), only_small(orelse.body.body[0])
+    if not (isinstance(first, cst.Assign) and isinstance(second, cst.Assign)):
+        return None
+    if len(first.targets) != 1 or len(second.targets) != 1:
+        return None
+    target = first.targets[0].target
+    if not (isinstance(target, cst.Name) and target.deep_equals(second.targets[0].target)):
+        return None
+    return target.value, cst.IfExp(test=node.test, body=first.value, orelse=second.value)
 
 
 def parameter_bindings(function: cst.FunctionDef) -> dict[str, Binding]:

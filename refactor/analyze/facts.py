@@ -25,7 +25,7 @@ class Binding:
     """A name assigned in the program's scope (the block that holds the epoch loop)."""
 
     name: str
-    line: cst.SimpleStatementLine | cst.FunctionDef  # the function for a parameter
+    line: cst.SimpleStatementLine | cst.If | cst.FunctionDef  # If: chosen in both branches
     value: cst.BaseExpression
     kind: Kind
     callee: str | None  # qualified name of the call that built it, e.g. torch.optim.SGD
@@ -88,3 +88,4 @@ class Program:
     test: Pass | None
     test_call: cst.BaseStatement | None
     passes_in_loop: list[cst.BaseStatement]
+    globals: frozenset[str]  # names the module binds at its top level, and builtins

@@ -7,6 +7,8 @@ pipeline only ever sees names of the program's own scope.
 
 from __future__ import annotations
 
+import builtins
+
 import libcst as cst
 
 from lightify.analyze.bindings import collect_bindings, parameter_bindings
@@ -95,6 +97,7 @@ class _ProgramFinder:
             test=test,
             test_call=test_call,
             passes_in_loop=passes.statements,
+            globals=_module_globals(index),
         )
 
     def _enclosing_for(self, node: cst.CSTNode, stop: cst.CSTNode | None) -> cst.For | None:
@@ -534,7 +537,19 @@ def _count(start: cst.BaseExpression, stop: cst.BaseExpression) -> cst.BaseExpre
         return stop.left
     if isinstance(start, cst.Integer) and start.value == "0":
         return stop
+    if isinstance(start, cst.Integer) and isinstance(stop, cst.Integer):
+        return cst.Integer(str(int(stop.value, 0) - int(start.value, 0)))
     return cst.BinaryOperation(stop, cst.Subtract(), start)
+
+
+def _module_globals(index: ModuleIndex) -> frozenset[str]:
+    """What a method of a class in this module can read: module-level names and builtins."""
+    from lightify.into_module import bound_names
+
+    top = [s for s in index.module.body if not isinstance(s, cst.FunctionDef | cst.ClassDef)]
+    names = bound_names(top) | set(index.functions) | set(index.classes)
+    names |= set(index.imports.aliases) | {"__name__", "__file__"}
+    return frozenset(names | set(dir(builtins)))
 
 
 def _is_main_guard(node: cst.CSTNode) -> bool:
