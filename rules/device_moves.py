@@ -117,7 +117,7 @@ def _accelerator(lowering, devices: set[str]) -> cst.BaseExpression:
 def _accelerator_of(lowering, value: cst.BaseExpression) -> cst.BaseExpression:
     if isinstance(value, cst.Call):
         qual = lowering.index.imports.qualify(value.func) or ""
-        if qual.startswith("torch.accelerator."):
+        if qual == "torch.accelerator.current_accelerator":
             return cst.SimpleString('"auto"')
         if qual == "torch.device" and len(value.args) == 1:
             return _accelerator_of(lowering, value.args[0].value)
@@ -302,7 +302,38 @@ for epoch in range(1, 3):
         loss.backward()
         optimizer.step()
 """,
-        after=None,
-        codes=("LFY501",),
+        after="""\
+import lightning as L
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+
+class LitModel(L.LightningModule):
+    def __init__(self, model):
+        super().__init__()
+        self.save_hyperparameters(ignore=["model"])
+        self.model = model
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        loss = F.cross_entropy(self.model(x), y)
+        self.log("train_loss", loss)
+        return loss
+
+    def configure_optimizers(self):
+        optimizer = torch.optim.SGD(self.model.parameters(), lr=0.1)
+        return optimizer
+
+
+data = TensorDataset(torch.randn(64, 4), torch.randint(0, 2, (64,)))
+loader = DataLoader(data, batch_size=16, shuffle=True)
+use_accel = torch.accelerator.is_available()
+model = nn.Linear(4, 2)
+trainer = L.Trainer(max_epochs=2, accelerator="auto" if use_accel else "cpu", devices=1)
+trainer.fit(LitModel(model), loader)
+""",
+        codes=("LFY400",),
     ),
 ]

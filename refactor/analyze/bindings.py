@@ -121,7 +121,7 @@ def _is_device_expression(index: ModuleIndex, value: cst.BaseExpression) -> bool
     """``torch.device(...)``, ``"cuda"``, ``torch.accelerator...`` (IfExp: see _classify)."""
     if isinstance(value, cst.Call):
         qual = index.imports.qualify(value.func) or ""
-        return qual == "torch.device" or qual.startswith("torch.accelerator.")
+        return qual in {"torch.device", "torch.accelerator.current_accelerator"}
     return isinstance(value, cst.SimpleString) and str(value.evaluated_value).split(":")[0] in {
         "cuda",
         "cpu",
