@@ -26,6 +26,13 @@ class Case:
         return (self.folder / "findings.txt").read_text().splitlines()
 
     @property
+    def runs(self) -> list[list[str]]:
+        """Argument lists to train with: the defaults, plus one per line of runs.txt."""
+        extra = self.folder / "runs.txt"
+        lines = extra.read_text().splitlines() if extra.exists() else []
+        return [[], *(line.split() for line in lines if line.strip())]
+
+    @property
     def converts(self) -> bool:
         return self.before.read_text() != self.after.read_text()
 

@@ -38,13 +38,18 @@ def test_enough_fixtures_convert() -> None:
     assert len(CONVERTED) >= 15
 
 
-@pytest.mark.parametrize("case", CONVERTED, ids=lambda case: case.name)
-def test_converted_script_trains_identically(case: Case, tmp_path: Path) -> None:
-    original, converted = run_pair(case.before, case.after, [], tmp_path, timeout=300)
+RUNS = [(case, args) for case in CONVERTED for args in case.runs]
+
+
+@pytest.mark.parametrize(
+    ("case", "args"), RUNS, ids=[" ".join([case.name, *args]) for case, args in RUNS]
+)
+def test_converted_script_trains_identically(case: Case, args: list[str], tmp_path: Path) -> None:
+    original, converted = run_pair(case.before, case.after, args, tmp_path, timeout=300)
     comparison = compare(original, converted)
     assert comparison.equal, comparison.describe()
     # not a trivial equality: both runs trained, stepped and evaluated
-    assert len(original["steps"]) >= 10
+    assert len(original["steps"]) >= (2 if args else 10)
     assert len(original["losses"]) == len(original["steps"])
     assert original["eval"], "every fixture evaluates"
     assert not original["stopped_early"] and original["exit_code"] == 0
