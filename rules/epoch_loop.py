@@ -59,7 +59,7 @@ def build(lowering) -> None:
         found = method_call(statement)
         if found is not None and found[1] in {"train", "eval"} and not found[2].args:
             lowering.claimed.add(statement)
-        elif _is_train_statement(program, statement):
+        elif program.train.invoked_by(statement):
             lowering.claimed.add(statement)
             train_results = set(_result_names(statement))
         elif is_print(statement) and names_in(statement) & (results | train_results):
@@ -68,19 +68,6 @@ def build(lowering) -> None:
     _check_train_function(lowering)
     if program.validation is not None and _ends_in_eval_mode(program):
         plan.after_fit.extend(_eval_calls(program))
-
-
-def _is_train_statement(program, statement) -> bool:
-    train = program.train
-    if train.function is None:
-        return statement is train.loop or statement in train.before or statement in train.after
-    small = only_small(statement)
-    value = small.value if isinstance(small, cst.Assign | cst.Expr) else None
-    return (
-        isinstance(value, cst.Call)
-        and isinstance(value.func, cst.Name)
-        and (value.func.value == train.function.name.value)
-    )
 
 
 def _result_names(statement) -> list[str]:
@@ -117,23 +104,11 @@ def _ends_in_eval_mode(program) -> bool:
         found = method_call(statement)
         if found is not None and found[1] in {"train", "eval"} and not found[2].args:
             mode = found[1]
-        elif _is_train_statement(program, statement):
+        elif program.train.invoked_by(statement):
             mode = "train"
-        elif statement is validation.loop or _mentions_call(statement, validation):
+        elif validation.invoked_by(statement):
             mode = "eval" if validation.calls_eval else mode
     return mode == "eval"
-
-
-def _mentions_call(statement, found) -> bool:
-    if found.function is None:
-        return statement in found.before or statement in found.after
-    small = only_small(statement)
-    value = small.value if isinstance(small, cst.Assign | cst.Expr) else None
-    return (
-        isinstance(value, cst.Call)
-        and isinstance(value.func, cst.Name)
-        and (value.func.value == found.function.name.value)
-    )
 
 
 def _eval_calls(program) -> list[cst.BaseStatement]:

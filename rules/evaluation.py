@@ -111,20 +111,10 @@ def _drop_result_prints(lowering) -> None:
 def _claim_in_loop(lowering, found: Pass) -> None:
     program = lowering.program
     for statement in program.passes_in_loop:
-        if (
-            statement is found.loop
-            or statement in found.before
-            or statement in found.after
-            or (found.function is not None and _calls(statement, found.function.name.value))
-            or (not found.body and _assigns(statement, set(found.accumulators)))
+        if found.invoked_by(statement) or (
+            not found.body and _assigns(statement, set(found.accumulators))
         ):
             lowering.claimed.add(statement)
-
-
-def _calls(statement, name: str) -> bool:
-    small = only_small(statement)
-    value = small.value if isinstance(small, cst.Assign | cst.Expr) else None
-    return isinstance(value, cst.Call) and dotted_name(value.func) == name
 
 
 def _assigns(statement, names: set[str]) -> bool:

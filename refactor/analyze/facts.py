@@ -63,6 +63,15 @@ class Pass:
     result_names: tuple[str, ...] = ()  # what the caller binds the result to
     accumulators: dict[str, Accumulator] = field(default_factory=dict)
 
+    def invoked_by(self, statement: cst.CSTNode) -> bool:
+        """Whether a statement of the epoch loop runs this pass (or is part of it, inline)."""
+        from lightify.analyze.nodes import dotted_name, statement_call
+
+        if self.function is None:
+            return statement is self.loop or statement in self.before or statement in self.after
+        call = statement_call(statement)
+        return call is not None and dotted_name(call.func) == self.function.name.value
+
 
 @dataclass
 class EpochLoop:

@@ -82,6 +82,17 @@ def call_of(node: cst.CSTNode) -> cst.Call | None:
     return None
 
 
+def statement_call(statement: cst.CSTNode) -> cst.Call | None:
+    """The call of ``f(...)`` or ``x = f(...)`` (a pass invoked by its caller)."""
+    call = call_of(statement)
+    if call is not None:
+        return call
+    small = only_small(statement)
+    if isinstance(small, cst.Assign) and isinstance(small.value, cst.Call):
+        return small.value
+    return None
+
+
 def method_call(node: cst.CSTNode) -> tuple[str, str, cst.Call] | None:
     """``(receiver, method, call)`` for a statement ``receiver.method(...)``."""
     call = call_of(node)

@@ -16,12 +16,12 @@ from lightify.analyze.declines import Decline
 from lightify.analyze.facts import Accumulator, Binding, EpochLoop, Kind, Pass, Program
 from lightify.analyze.nodes import (
     assigned_names,
-    call_of,
     code,
     dotted_name,
     method_call,
     names_in,
     only_small,
+    statement_call,
 )
 from lightify.analyze.substitute import Substitute, bind_arguments
 from lightify.analyze.tree import ModuleIndex
@@ -221,7 +221,7 @@ class _EpochPasses:
         self, role: str, statement: cst.BaseStatement, function: cst.FunctionDef | None
     ) -> Pass:
         assert function is not None
-        call = _statement_call(statement)
+        call = statement_call(statement)
         assert call is not None
         mapping = bind_arguments(function, call)
         body = function.body.visit(Substitute(mapping, self.index.origins))
@@ -463,18 +463,8 @@ def _is_grad_off(index: ModuleIndex, node: cst.BaseExpression) -> bool:
     )
 
 
-def _statement_call(statement: cst.BaseStatement) -> cst.Call | None:
-    call = call_of(statement)
-    if call is not None:
-        return call
-    small = only_small(statement)
-    if isinstance(small, cst.Assign) and isinstance(small.value, cst.Call):
-        return small.value
-    return None
-
-
 def _called_function(index: ModuleIndex, statement: cst.BaseStatement) -> cst.FunctionDef | None:
-    call = _statement_call(statement)
+    call = statement_call(statement)
     if call is None or not isinstance(call.func, cst.Name):
         return None
     return index.functions.get(call.func.value)
@@ -496,7 +486,7 @@ def _call_statements(index: ModuleIndex, name: str) -> list[cst.BaseStatement]:
 
     class _Calls(cst.CSTVisitor):
         def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> None:
-            call = _statement_call(node)
+            call = statement_call(node)
             if call is not None and dotted_name(call.func) == name:
                 statements.append(node)
 
