@@ -140,7 +140,7 @@ def _stage(lowering, found: Pass, stage: str, prefix: str) -> None:
             )
     decision = lowering.decision_metric
     if stage == "validation" and decision is not None:
-        _exact(lowering, found, stage, decision, local, extra)
+        _exact(lowering, found, stage, prefix, decision, local, extra)
         return
     metrics = {m.accumulator: m for m in _metrics(found, prefix)}
     body = [*unpack_batch(found.target), *_step_body(found, metrics, found.body)]
@@ -374,7 +374,7 @@ def _check_after(lowering, found: Pass) -> None:
         )
 
 
-def _exact(lowering, found: Pass, stage: str, decision: str, local, extra) -> None:
+def _exact(lowering, found: Pass, stage: str, prefix: str, decision: str, local, extra) -> None:
     """Keep the script's own accumulation for a value that drives a decision."""
     plan = lowering.plan
     accumulators = set(found.accumulators)
@@ -397,21 +397,31 @@ def _exact(lowering, found: Pass, stage: str, decision: str, local, extra) -> No
     finish = [
         s for s in found.after if not _is_print(s) and not isinstance(only_small(s), cst.Return)
     ]
-    value = found.result if found.result is not None else cst.Name(decision)
     returned = cst.SimpleStatementLine(
-        [cst.Assign([cst.AssignTarget(cst.parse_expression(f"self.{decision}"))], value)]
+        [
+            cst.Assign(
+                [cst.AssignTarget(cst.parse_expression(f"self.{decision}"))],
+                _decided_value(found, decision),
+            )
+        ]
     )
-    local_after = {n for s in finish for n in _targets(s)} - accumulators
-    end = lowering.move([*finish, returned], local_after, {**extra, **as_self})
-    end.append(cst.parse_statement(f'self.log("{decision}", self.{decision}, prog_bar=True)'))
+    logs = [cst.parse_statement(f'self.log("{decision}", self.{decision}, prog_bar=True)')]
+    for metric in _metrics(found, prefix):
+        if metric.name != decision and metric.denominator is not None:
+            value = f"{metric.accumulator} / {code(metric.denominator)}"
+            logs.append(cst.parse_statement(f'self.log("{metric.name}", {value}, prog_bar=True)'))
+    end = lowering.move([*finish, returned, *logs], set(), {**extra, **as_self})
     plan.add_method(Method(f"on_{stage}_epoch_end", "self", end))
 
 
-def _targets(line) -> list[str]:
-    small = only_small(line)
-    if isinstance(small, cst.Assign):
-        return [n for t in small.targets for n in assigned_names(t.target)]
-    return []
+def _decided_value(found: Pass, decision: str) -> cst.BaseExpression:
+    """What the pass returns for the name the scheduler steps with."""
+    result = found.result
+    if result is None:
+        return cst.Name(decision)
+    if isinstance(result, cst.Tuple) and decision in found.result_names:
+        return result.elements[found.result_names.index(decision)].value
+    return result
 
 
 def _is_print(line) -> bool:
