@@ -132,7 +132,7 @@ def _first_difference(
             field = _differing_step_field(x, y, rtol, atol)
             if field is not None:
                 return index, field, x[field], y[field]
-        elif not _close(x, y, rtol, atol):
+        elif not close_enough(x, y, rtol, atol):
             return index, None, x, y
     if len(a) != len(b):
         return min(len(a), len(b)), "count", len(a), len(b)
@@ -146,16 +146,17 @@ def _differing_step_field(
     if x["optimizer"] != y["optimizer"]:
         return "optimizer"
     if len(x["lrs"]) != len(y["lrs"]) or not all(
-        _close(p, q, rtol, atol) for p, q in zip(x["lrs"], y["lrs"], strict=True)
+        close_enough(p, q, rtol, atol) for p, q in zip(x["lrs"], y["lrs"], strict=True)
     ):
         return "lrs"
     for field in ("param_sum", "param_abs_sum"):
-        if not _close(x[field], y[field], rtol, atol):
+        if not close_enough(x[field], y[field], rtol, atol):
             return field
     return None
 
 
-def _close(x: float, y: float, rtol: float, atol: float) -> bool:
+def close_enough(x: float, y: float, rtol: float, atol: float) -> bool:
+    """``|y - x| <= atol + rtol * |x|``; two NaNs (or equal infinities) match."""
     if x == y or (math.isnan(x) and math.isnan(y)):
         return True
     return math.isfinite(x) and math.isfinite(y) and abs(y - x) <= atol + rtol * abs(x)

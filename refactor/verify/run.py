@@ -3,6 +3,8 @@
 A fresh interpreter per run means nothing (imported modules, RNG state, CUDA
 context, hooks) leaks from lightify or from the other run. Each run gets its own
 process group so that a timeout can kill the script and every child it started.
+`start_run` and `start_pair` return at once, so a caller can show progress and
+stop the runs (Ctrl-C); `run_script` and `run_pair` wait for them.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ import signal
 import subprocess
 import sys
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from lightify.verify.records import load_record
 
@@ -41,7 +44,78 @@ class RunCrashed(Exception):
         """The run's record when the harness got to write one (its ``error`` says why)."""
 
 
-def run_script(
+@dataclass
+class Run:
+    """One harness subprocess: poll it, kill it, then collect its record with `result`."""
+
+    script: Path
+    out: Path
+    cwd: Path
+    timeout: float
+    process: subprocess.Popen[bytes]
+    stderr: IO[bytes]
+    progress: Path | None
+    started: float = field(default_factory=time.monotonic)
+    ended: float | None = None
+    timed_out: bool = False
+    stderr_tail: str = ""
+
+    def poll(self) -> bool:
+        """Whether the run is over; kills it, and its children, once past its timeout."""
+        if self.ended is None:
+            if self.process.poll() is not None:
+                self.kill()
+            elif time.monotonic() - self.started > self.timeout:
+                self.timed_out = True
+                self.kill()
+        return self.ended is not None
+
+    def wait(self) -> dict[str, Any]:
+        """Waits for the end of the run (at most its timeout) and returns `result`."""
+        try:
+            self.process.wait(timeout=max(0.0, self.started + self.timeout - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            self.timed_out = True
+        self.kill()
+        return self.result()
+
+    def kill(self) -> None:
+        """Ends the run now (whatever is left of its process group); harmless once ended."""
+        if self.ended is not None:
+            return
+        _kill_group(self.process)
+        self.ended = time.monotonic()
+        self.stderr.seek(0)
+        self.stderr_tail = self.stderr.read()[-_STDERR_TAIL:].decode(errors="replace")
+        self.stderr.close()
+
+    @property
+    def wall_s(self) -> float:
+        """Seconds the run took (so far, while it runs)."""
+        return (self.ended or time.monotonic()) - self.started
+
+    def steps_done(self) -> int | None:
+        """Optimizer steps made so far, as the harness last reported them."""
+        if self.progress is None:
+            return None
+        try:
+            return int(self.progress.read_text())
+        except (OSError, ValueError):  # not written yet, or caught mid-write
+            return None
+
+    def result(self) -> dict[str, Any]:
+        """The record of an ended run; raises `RunTimeout` or `RunCrashed` if it ended badly."""
+        if self.timed_out:
+            raise RunTimeout(f"{self.script} did not finish within {self.timeout:g} s")
+        returncode = self.process.returncode
+        record = load_record(self.out) if self.out.exists() else None
+        if returncode != 0 or record is None:
+            why = f"exit code {returncode}" if returncode else "exited without a record (os._exit?)"
+            raise RunCrashed(f"{self.script} failed: {why}", self.stderr_tail, record)
+        return record
+
+
+def start_run(
     script: Path,
     args: list[str],
     out: Path,
@@ -49,50 +123,55 @@ def run_script(
     cwd: Path,
     seed: int = 0,
     max_steps: int | None = None,
+    stop_after_boundaries: int | None = None,
     device: str = "cpu",
     timeout: float = 120,
     python: str = sys.executable,
-) -> dict[str, Any]:
-    """Runs ``script args`` under the harness in a fresh subprocess and returns its record.
-
-    Raises `RunTimeout` after ``timeout`` seconds (the run and its children are
-    killed) and `RunCrashed` when the run did not end well.
-    """
+    progress: Path | None = None,
+) -> Run:
+    """Starts ``script args`` under the harness in a fresh subprocess; see `Run`."""
     out = out.resolve()  # the harness runs elsewhere (cwd)
     command = [python, str(HARNESS), "--out", str(out), "--seed", str(seed), "--device", device]
     if max_steps is not None:
         command += ["--max-steps", str(max_steps)]
+    if stop_after_boundaries is not None:
+        command += ["--stop-after-boundaries", str(stop_after_boundaries)]
+    if progress is not None:
+        progress = progress.resolve()
+        progress.unlink(missing_ok=True)
+        command += ["--progress", str(progress)]
     command += [str(script.resolve()), *args]
     # str/bytes hashes are salted per process: fix the salt, or set iteration
     # order (a vocabulary built from a set, say) differs between the two runs.
     env = {**os.environ, "PYTHONHASHSEED": str(seed % 2**32)}
     out.unlink(missing_ok=True)
-    with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
+    stderr = tempfile.TemporaryFile()  # noqa: SIM115 (the run outlives this function; kill closes it)
+    try:
         process = subprocess.Popen(
             command,
             cwd=cwd,
             env=env,
             stdin=subprocess.DEVNULL,
-            stdout=stdout,
+            stdout=subprocess.DEVNULL,
             stderr=stderr,
             start_new_session=True,
         )
-        try:
-            returncode = process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            raise RunTimeout(f"{script} did not finish within {timeout:g} s") from None
-        finally:
-            _kill_group(process)
-        record = load_record(out) if out.exists() else None
-        if returncode != 0 or record is None:
-            stderr.seek(0)
-            tail = stderr.read()[-_STDERR_TAIL:].decode(errors="replace")
-            why = f"exit code {returncode}" if returncode else "exited without a record (os._exit?)"
-            raise RunCrashed(f"{script} failed: {why}", tail, record)
-    return record
+    except BaseException:
+        stderr.close()
+        raise
+    return Run(script, out, cwd, timeout, process, stderr, progress)
 
 
-def run_pair(
+def run_script(script: Path, args: list[str], out: Path, **kw: Any) -> dict[str, Any]:
+    """Runs ``script args`` under the harness and returns its record.
+
+    Raises `RunTimeout` after ``timeout`` seconds (the run and its children are
+    killed) and `RunCrashed` when the run did not end well. ``kw`` goes to `start_run`.
+    """
+    return start_run(script, args, out, **kw).wait()
+
+
+def start_pair(
     original: Path,
     converted: Path,
     args: list[str],
@@ -100,27 +179,58 @@ def run_pair(
     *,
     inputs: Path | None = None,
     **kw: Any,
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Runs the original and the converted script side by side; returns both records.
+) -> tuple[Run, Run]:
+    """Starts the original and the converted script side by side.
 
     Each runs in its own fresh scratch folder (``workdir/original``,
     ``workdir/converted``) that mirrors ``inputs``, by default the original
     script's folder: both read the same inputs (wherever the converted script
-    was written) but neither sees the other's outputs. ``kw`` goes to `run_script`.
+    was written) but neither sees the other's outputs. With ``progress=True``
+    each run reports its step count in ``workdir/<name>.progress``. ``kw`` goes
+    to `start_run`.
     """
     folder = (inputs or original.parent).resolve()
-    jobs = []
-    for name, script in (("original", original), ("converted", converted)):
-        scratch = _mirror(script, folder, workdir / name)
-        out = workdir / f"{name}.record.json"
-        jobs.append((scratch / script.name, out, scratch))
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        futures = [
-            pool.submit(run_script, script, args, out, cwd=scratch, **kw)
-            for script, out, scratch in jobs
-        ]
-        records = [future.result() for future in futures]
-    return records[0], records[1]
+    progress = kw.pop("progress", False)
+    runs: list[Run] = []
+    try:
+        for name, script in (("original", original), ("converted", converted)):
+            scratch = _mirror(script, folder, workdir / name)
+            out = workdir / f"{name}.record.json"
+            report = workdir / f"{name}.progress" if progress else None
+            runs.append(
+                start_run(scratch / script.name, args, out, cwd=scratch, progress=report, **kw)
+            )
+    except BaseException:
+        for run in runs:
+            run.kill()
+        raise
+    return runs[0], runs[1]
+
+
+def run_pair(
+    original: Path, converted: Path, args: list[str], workdir: Path, **kw: Any
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Runs the original and the converted script side by side; returns both records.
+
+    See `start_pair`; raises as `Run.result` does, for the original first.
+    """
+    runs = start_pair(original, converted, args, workdir, **kw)
+    try:
+        return runs[0].wait(), runs[1].wait()
+    finally:
+        for run in runs:
+            run.kill()
+
+
+def created_files(run: Run) -> list[str]:
+    """The files a run created in its scratch folder (relative, sorted); links are inputs."""
+    found = []
+    for folder, _dirs, files in os.walk(run.cwd):  # does not descend into linked folders
+        for name in files:
+            path = Path(folder, name)
+            if not path.is_symlink() and path != run.script:
+                found.append(path.relative_to(run.cwd).as_posix())
+    return sorted(found)
 
 
 def _mirror(script: Path, folder: Path, scratch: Path) -> Path:
