@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lightify.diagnostics import Finding
+from lightify.prefilter import might_hold_training_loop
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,14 @@ class Conversion:
 
 
 def convert_source(source: str, path: str = "<string>", target: str = "lightning") -> Conversion:
-    """Convert one script's text; raises ParseFailure when it is not valid Python."""
+    """Convert one script's text; raises ParseFailure when it is not valid Python.
+
+    A text that cannot hold a training loop (``lightify.prefilter``) comes back
+    unchanged without being parsed, so a syntax error in it goes unreported: the
+    command line and pre-commit hooks stay fast on trees of thousands of files.
+    """
+    if not might_hold_training_loop(source):
+        return Conversion(source, source, ())
     from lightify.convert import convert_module
 
     return convert_module(source, path=path, target=target)

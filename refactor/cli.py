@@ -22,6 +22,7 @@ import click
 
 from lightify import __version__
 from lightify.api import Conversion, convert_source
+from lightify.config import TARGETS, Config, load_config
 from lightify.diagnostics import Finding, ParseFailure
 from lightify.diff import colorize, unified_diff
 from lightify.files import iter_python_files
@@ -36,10 +37,15 @@ from lightify.source import (
 #: Subcommands defined in other modules: name -> the module that defines it with
 #: ``@main.command()``. A module is imported only when its subcommand (or the help
 #: listing) is asked for, so ``lightify train.py`` never pays for ``verify``'s imports.
-LAZY_COMMANDS: dict[str, str] = {}
+LAZY_COMMANDS: dict[str, str] = {
+    "check": "lightify.check",
+    "explain": "lightify.explain",
+    "init-pre-commit": "lightify.precommit",
+    "rules": "lightify.explain",
+    "verify": "lightify.verify.command",
+}
 
 DEBUG_KEY = "lightify.debug"
-TARGETS = ("lightning", "pytorch_lightning")
 
 
 def _remember_debug(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
@@ -171,13 +177,12 @@ class Tally:
 @click.option(
     "--target",
     type=click.Choice(TARGETS),
-    default="lightning",
-    show_default=True,
-    help="The package the converted script imports; pytorch_lightning for projects on it.",
+    help="The package the converted script imports; pytorch_lightning for projects on it "
+    "(default: lightning, or `target` in [tool.lightify]).",
 )
 @click.pass_context
 def convert(
-    ctx: click.Context, paths: tuple[str, ...], write: bool, output: Path | None, target: str
+    ctx: click.Context, paths: tuple[str, ...], write: bool, output: Path | None, target: str | None
 ) -> None:
     """Convert training scripts to Lightning: show a diff, or write the result.
 
@@ -205,14 +210,15 @@ def convert(
       lightify --debug train.py               show the traceback of a crash
     """
     _check_usage(paths, write, output)
+    config = load_config(paths).merged(target=target)
     tally = Tally()
     if output is not None:
-        _convert_to_output(paths[0], output, target, tally)
+        _convert_to_output(paths[0], output, config.target, tally)
     elif paths == ("-",):
-        _convert_stdin(target, tally)
+        _convert_stdin(config.target, tally)
     else:
-        _convert_paths(list(paths), write, target, tally)
-        summary = _summary(tally, write, _rerun(paths, target))
+        _convert_paths(list(paths), write, config, tally)
+        summary = _summary(tally, write, _rerun(paths, config.target))
         if summary:  # a clean run prints nothing, like a script with no training loop
             click.echo(summary, err=True)
     ctx.exit(tally.exit_code(writing=write or output is not None or paths == ("-",)))
@@ -246,11 +252,11 @@ def _convert(
     return source, conversion
 
 
-def _convert_paths(paths: list[str], write: bool, target: str, tally: Tally) -> None:
+def _convert_paths(paths: list[str], write: bool, config: Config, tally: Tally) -> None:
     """``lightify PATH...`` (a diff per file) and ``lightify --write PATH...``."""
     missing = partial(_report_missing, tally)
-    for display, path in iter_python_files(paths, on_missing=missing):
-        result = _convert(display, partial(read_source_file, path), target, tally)
+    for display, path in iter_python_files(paths, on_missing=missing, excluded=config.excluded):
+        result = _convert(display, partial(read_source_file, path), config.target, tally)
         if result is None:
             continue
         source, conversion = result

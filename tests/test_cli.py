@@ -32,7 +32,7 @@ LIT_CLASS = "class LitMLP(L.LightningModule):"
 CLEAN = "import os\n\nprint(os.getcwd())\n"
 LOOP = "for step in range(3):  # loop\n    pass\n"
 HUMAN = "for step in range(3):  # human\n    pass\n"
-BAD = "def f(:\n    pass\n"
+BAD = "def f(:\n    loss.backward()\n"  # a candidate: files without backward are not parsed
 CANNOT_PARSE = re.compile(r"^bad\.py:\d+:\d+: error: cannot parse: ", re.MULTILINE)
 
 

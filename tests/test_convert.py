@@ -49,7 +49,7 @@ def test_the_comment_of_a_removed_statement_is_kept() -> None:
 
 def test_a_syntax_error_raises_parse_failure_with_its_line() -> None:
     with pytest.raises(ParseFailure) as error:
-        convert_source("x = 1\nfor epoch in range(2)\n    pass\n")
+        convert_source("x = 1\nfor epoch in range(2)\n    loss.backward()\n")  # a candidate
     assert error.value.line == 2
     assert error.value.format("t.py").startswith("t.py:2:")
 
