@@ -31,6 +31,7 @@ from lightify.verify.session import Progress
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 MAIN = FIXTURES / "main_function"
 PLATEAU = FIXTURES / "plateau"
+CLIP = FIXTURES / "clip_grad_norm"
 SCHEMA = json.loads((Path(lightify.verify.__file__).parent / "report.schema.json").read_text())
 
 # A small script lightify converts; its loaders draw their data when they are
@@ -219,6 +220,25 @@ MUTATIONS = {
         "eval",
         "count",
         causes.EVALUATION_PASSES,
+    ),
+    "clip value": (
+        CLIP,
+        "gradient_clip_val=args.clip,",
+        "gradient_clip_val=args.clip * 2,",
+        0,
+        "steps",
+        "param_sum",
+        causes.UPDATE,
+    ),
+    "validation pass added": (
+        MAIN,
+        "    trainer.fit(LitMLP(",
+        "    trainer.validate(LitMLP(model, criterion, lr=args.lr), val_loader)\n"
+        "    trainer.fit(LitMLP(",
+        0,
+        "eval",
+        None,
+        causes.EVALUATION_VALUES,
     ),
     "monitored value": (
         PLATEAU,
