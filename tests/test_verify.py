@@ -523,3 +523,71 @@ def test_progress_only_on_a_terminal() -> None:
         progress.show("verify on cpu: original step 3")
         progress.clear()
         assert stream.written == expected
+
+
+ACCUMULATING = """\
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+torch.manual_seed(0)
+data = TensorDataset(torch.randn(200, 6), torch.randint(0, 3, (200,)))
+loader = DataLoader(data, batch_size=16, shuffle=True)  # 13 batches: not a multiple of 4
+model = nn.Sequential(nn.Linear(6, 16), nn.Dropout(0.1), nn.Linear(16, 3))
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+for epoch in range(2):
+    for i, (x, y) in enumerate(loader):
+        loss = F.cross_entropy(model(x), y) / 4
+        loss.backward()
+        if (i + 1) % 4 == 0 or i + 1 == len(loader):
+            optimizer.step()
+            optimizer.zero_grad()
+"""
+ACCUMULATING_LIGHTNING = """\
+import lightning as L
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+
+class Lit(L.LightningModule):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        return F.cross_entropy(self.model(x), y)
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.model.parameters(), lr=0.1)
+
+
+torch.manual_seed(0)
+data = TensorDataset(torch.randn(200, 6), torch.randint(0, 3, (200,)))
+loader = DataLoader(data, batch_size=16, shuffle=True)
+model = nn.Sequential(nn.Linear(6, 16), nn.Dropout(0.1), nn.Linear(16, 3))
+trainer = L.Trainer(
+    max_epochs=2, accumulate_grad_batches=4, accelerator="cpu", devices=1, logger=False
+)
+trainer.fit(Lit(model), loader)
+"""
+
+
+def test_accumulation_window_is_measured(tmp_path: Path) -> None:
+    """A raw loop that divides by N and steps every N batches and at the epoch's end trains
+    like accumulate_grad_batches=N (13 batches per epoch, N=4); a window of 3 diverges at
+    the first loss, off by the ratio 4/3."""
+    raw = _write(tmp_path, "raw.py", ACCUMULATING)
+    same = _write(tmp_path, "lit.py", ACCUMULATING_LIGHTNING)
+    assert verify(raw, "--converted", same).exit_code == 0
+    window = _mutate(
+        same, tmp_path / "mutated", "accumulate_grad_batches=4", "accumulate_grad_batches=3"
+    )
+    result, data = verify_json(tmp_path, raw, "--converted", window)
+    assert result.exit_code == 1, result.output
+    divergence = data["devices"][0]["first_divergence"]
+    assert (divergence["steps_done"], divergence["stream"]) == (0, "losses")
+    assert divergence["cause"] == causes.REDUCTION.format(ratio=4 / 3)
