@@ -207,18 +207,30 @@ def _trailing(statement) -> list[cst.EmptyLine]:
 
 
 def _drop_unused(module: cst.Module, candidates: set) -> cst.Module:
-    """Remove functions and bindings the conversion made dead (matched by their text)."""
-    texts = {code(node) for node in candidates}
-    for _ in range(3):
-        used = _names_used_outside(module, texts)
-        keep_out = set()
-        for statement in _walk_statements(module):
-            if code(statement) in texts and not (_bound_by(statement) & used):
-                keep_out.add(statement)
-        if not keep_out:
+    """Remove functions and bindings the conversion made dead."""
+    dead = _Candidates(candidates)
+    for _ in range(3):  # a removed function can make a binding it read dead in turn
+        used = _names_used_outside(module, dead)
+        unused = {s for s in _walk_statements(module) if s in dead and not _bound_by(s) & used}
+        if not unused:
             break
-        module = module.visit(_Rewrite({}, keep_out))
+        module = module.visit(_Rewrite({}, unused))
     return module
+
+
+class _Candidates:
+    """Statements of the original recognised in the new module: same names bound, same text."""
+
+    def __init__(self, nodes: set) -> None:
+        self.keys = {_key(node) for node in nodes}
+        self.texts = {code(node) for node in nodes}
+
+    def __contains__(self, node: cst.CSTNode) -> bool:
+        return _key(node) in self.keys and code(node) in self.texts
+
+
+def _key(node: cst.CSTNode) -> tuple[str, frozenset[str]]:
+    return type(node).__name__, frozenset(_bound_by(node))
 
 
 def _walk_statements(module: cst.Module):
@@ -251,14 +263,14 @@ def _bound_by(statement) -> set[str]:
     return set()
 
 
-def _names_used_outside(module: cst.Module, texts: set[str]) -> set[str]:
+def _names_used_outside(module: cst.Module, dead: _Candidates) -> set[str]:
     """Names read anywhere, except that a candidate's own bound names do not count."""
     used: set[str] = set()
 
     class _Uses(cst.CSTVisitor):
         def on_visit(self, node: cst.CSTNode) -> bool:
             if isinstance(node, cst.SimpleStatementLine | cst.If | cst.FunctionDef) and (
-                code(node) in texts
+                node in dead
             ):
                 used.update(names_in(node) - _bound_by(node))
                 return False
