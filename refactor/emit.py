@@ -210,8 +210,8 @@ def _drop_unused(module: cst.Module, candidates: set) -> cst.Module:
     """Remove functions and bindings the conversion made dead."""
     dead = _Candidates(candidates)
     for _ in range(3):  # a removed function can make a binding it read dead in turn
-        used = _names_used_outside(module, dead)
-        unused = {s for s in _walk_statements(module) if s in dead and not _bound_by(s) & used}
+        used, found = _scan(module, dead)
+        unused = {statement for statement in found if not _bound_by(statement) & used}
         if not unused:
             break
         module = module.visit(_Rewrite({}, unused))
@@ -233,23 +233,6 @@ def _key(node: cst.CSTNode) -> tuple[str, frozenset[str]]:
     return type(node).__name__, frozenset(_bound_by(node))
 
 
-def _walk_statements(module: cst.Module):
-    found = []
-
-    class _Stmts(cst.CSTVisitor):
-        def visit_SimpleStatementLine(self, node) -> None:
-            found.append(node)
-
-        def visit_FunctionDef(self, node) -> None:
-            found.append(node)
-
-        def visit_If(self, node) -> None:
-            found.append(node)
-
-    module.visit(_Stmts())
-    return found
-
-
 def _bound_by(statement) -> set[str]:
     if isinstance(statement, cst.FunctionDef):
         return {statement.name.value}
@@ -263,15 +246,17 @@ def _bound_by(statement) -> set[str]:
     return set()
 
 
-def _names_used_outside(module: cst.Module, dead: _Candidates) -> set[str]:
-    """Names read anywhere, except that a candidate's own bound names do not count."""
+def _scan(module: cst.Module, dead: _Candidates) -> tuple[set[str], list[cst.CSTNode]]:
+    """Names read anywhere (a candidate's own bound names aside), and the candidates found."""
     used: set[str] = set()
+    found: list[cst.CSTNode] = []
 
     class _Uses(cst.CSTVisitor):
         def on_visit(self, node: cst.CSTNode) -> bool:
             if isinstance(node, cst.SimpleStatementLine | cst.If | cst.FunctionDef) and (
                 node in dead
             ):
+                found.append(node)
                 used.update(names_in(node) - _bound_by(node))
                 return False
             if isinstance(node, cst.Name):
@@ -279,7 +264,7 @@ def _names_used_outside(module: cst.Module, dead: _Candidates) -> set[str]:
             return True
 
     module.visit(_Uses())
-    return used
+    return used, found
 
 
 def _insert_class(module: cst.Module, lit: cst.ClassDef) -> cst.Module:
