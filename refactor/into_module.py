@@ -8,8 +8,6 @@ moved code binds itself (the batch, locals) are left alone.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import libcst as cst
 
 from lightify.analyze.declines import Decline
@@ -64,14 +62,12 @@ class IntoModule(cst.CSTTransformer):
         plan: Plan,
         local: set[str],
         extra: dict[str, cst.BaseExpression] | None = None,
-        on_name: Callable[[str], None] | None = None,
     ) -> None:
         self.program = program
         self.plan = plan
         self.local = local
         self.extra = extra or {}
         self.skip: set[cst.CSTNode] = set()  # holds the nodes, so ids cannot be reused
-        self.on_name = on_name
 
     def visit_Attribute(self, node: cst.Attribute) -> None:
         self.skip.add(node.attr)
@@ -94,8 +90,6 @@ class IntoModule(cst.CSTTransformer):
     ) -> cst.BaseExpression:
         value = original_node.value
         if isinstance(value, cst.Name) and self._is_config(value.value):
-            if self.on_name is not None:
-                self.on_name(value.value)
             return _self(self.plan.hparam(original_node.attr.value, original_node))
         return updated_node
 
@@ -122,8 +116,6 @@ class IntoModule(cst.CSTTransformer):
                     original_node,
                 )
             return updated_node
-        if self.on_name is not None:
-            self.on_name(name)
         if binding.kind is Kind.MODULE:
             return _self(self.plan.module(name))
         if binding.kind is Kind.DEVICE:

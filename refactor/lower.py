@@ -23,7 +23,6 @@ class Lowering:
         self.path = path
         self.plan = Plan(class_name=_class_name(program))
         self.plan.modules.extend(trained_modules(program))
-        self.used_names: set[str] = set()  # program names the moved code still needs
         self.claimed: set[cst.CSTNode] = set()  # epoch-loop statements a rule has carried over
         self.decision_metric: str | None = None  # a validation value a scheduler decides on
         self.scheduler_interval: str | None = None
@@ -60,7 +59,7 @@ class Lowering:
         """Carry statements into a method: rule transforms, then names into ``self.``."""
         moved = []
         local = local | bound_names(statements)  # what the moved code binds is its own
-        mapper = IntoModule(self.program, self.plan, local, extra, self.used_names.add)
+        mapper = IntoModule(self.program, self.plan, local, extra)
         for statement in statements:
             _check_loop_control(statement)
             for rule in registry():
@@ -92,7 +91,6 @@ class StepBuilder:
         self.loss: cst.BaseExpression | None = None
         self.out: list[cst.BaseStatement] = []
         self.comments: list[cst.EmptyLine] = []
-        self.logged: list[cst.BaseStatement] = []
 
     def run(self) -> list[cst.BaseStatement]:
         hooks = [rule for rule in registry() if hasattr(rule, "step")]

@@ -97,7 +97,7 @@ def build(lowering) -> None:
         local.add("loss")
     logged = [stmt(f'self.log("train_loss", {loss.value})')]
     ret = cst.SimpleStatementLine([cst.Return(loss)])
-    tail = [*logged, *builder.logged, ret]
+    tail = [*logged, ret]
     tail[0] = tail[0].with_changes(leading_lines=builder.comments)
     statements = [*unpack_batch(found.target), *body]
     _check_carried(found, statements)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import libcst as cst
 
 _EMPTY = cst.Module(body=[])
@@ -22,10 +20,6 @@ def dotted_name(node: cst.CSTNode) -> str | None:
 def code(node: cst.CSTNode) -> str:
     """Source text of a node, without surrounding indentation."""
     return _EMPTY.code_for_node(node)
-
-
-def expr(text: str) -> cst.BaseExpression:
-    return cst.parse_expression(text)
 
 
 def stmt(text: str) -> cst.BaseStatement:
@@ -58,13 +52,6 @@ def assigned_names(target: cst.BaseExpression) -> list[str]:
             out.extend(assigned_names(element.value))
         return out
     return []
-
-
-def simple_statements(block: cst.BaseSuite) -> Iterator[cst.BaseSmallStatement]:
-    """The small statements of a block's simple lines, in order."""
-    for line in block.body if isinstance(block, cst.IndentedBlock) else [block]:
-        if isinstance(line, cst.SimpleStatementLine):
-            yield from line.body
 
 
 def only_small(line: cst.CSTNode) -> cst.BaseSmallStatement | None:
@@ -102,9 +89,3 @@ def method_call(node: cst.CSTNode) -> tuple[str, str, cst.Call] | None:
     if receiver is None:
         return None
     return receiver, call.func.attr.value, call
-
-
-def block_body(suite: cst.BaseSuite) -> list[cst.BaseStatement]:
-    if isinstance(suite, cst.IndentedBlock):
-        return list(suite.body)
-    return [cst.SimpleStatementLine(body=list(suite.body))]
