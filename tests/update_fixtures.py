@@ -2,18 +2,23 @@
 
 Run it after a deliberate change to the output, then read the diff
 (`git diff fixtures/`) before committing: the expected outputs are reviewed,
-not generated blindly.
+not generated blindly. Name fixtures on the command line to rewrite only those.
 """
 
 from __future__ import annotations
+
+import sys
 
 from fixture_cases import cases
 
 from lightify import convert_source
 
 
-def main() -> None:
+def main(names: list[str]) -> None:
+    """Rewrite the named fixtures (all of them when none is named)."""
     for case in cases():
+        if names and case.name not in names:
+            continue
         result = convert_source(case.before.read_text(), "before.py")
         case.after.write_text(result.converted)
         (case.folder / "findings.txt").write_text(
@@ -22,4 +27,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
