@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import os
 import shlex
+import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from lightify.diagnostics import Finding, ParseFailure
 from lightify.diff import colorize, unified_diff
 from lightify.files import iter_python_files
 from lightify.source import (
+    ChangedOnDisk,
     SourceFile,
     decode_source,
     describe_os_error,
@@ -97,9 +99,17 @@ class LightifyGroup(click.Group):
         super().add_command(cmd, name)
 
     def invoke(self, ctx: click.Context) -> Any:
-        """Turn a bug into a one-line error with exit status 2, unless ``--debug``."""
+        """Turn a bug into a one-line error with exit status 2, unless ``--debug``.
+
+        SIGTERM unwinds like Ctrl-C, so a write in progress removes its temporary
+        file and ``verify`` stops its child processes; both exit with status 130.
+        """
+        signal.signal(signal.SIGTERM, _interrupt)
         try:
             return super().invoke(ctx)
+        except KeyboardInterrupt:
+            click.echo("lightify: interrupted", err=True)
+            ctx.exit(130)
         except (click.ClickException, click.exceptions.Exit, click.Abort, BrokenPipeError):
             raise
         except Exception as error:
@@ -107,6 +117,10 @@ class LightifyGroup(click.Group):
                 raise
             click.echo(f"lightify: error: {_internal(error)}", err=True)
             ctx.exit(2)
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _internal(error: Exception) -> str:
@@ -263,7 +277,7 @@ def _convert_paths(paths: list[str], write: bool, config: Config, tally: Tally) 
         if not write:
             _show_diff(unified_diff(conversion.source, conversion.converted, display))
         elif conversion.changed:
-            if not _write(display, path, conversion.converted, source, tally):
+            if not _write(display, path, conversion.converted, source, tally, in_place=True):
                 continue
             click.echo(f"converted {display}", err=True)
         tally.count(conversion)
@@ -278,7 +292,7 @@ def _convert_to_output(given: str, output: Path, target: str, tally: Tally) -> N
         return
     source, conversion = result
     _report(conversion.findings, only_left=True)
-    if _write(str(output), output, conversion.converted, source, tally):
+    if _write(str(output), output, conversion.converted, source, tally, in_place=False):
         tally.count(conversion)
         state = "converted" if conversion.changed else "unchanged: nothing to convert"
         click.echo(_summary_line([f"wrote {output} ({state})"], tally), err=True)
@@ -326,10 +340,18 @@ def _stdin_bytes() -> bytes:
     return sys.stdin.buffer.read()
 
 
-def _write(display: str, path: Path, text: str, source: SourceFile, tally: Tally) -> bool:
-    """Write in the encoding the script was read in (BOM included); report a failure."""
+def _write(
+    display: str, path: Path, text: str, source: SourceFile, tally: Tally, in_place: bool
+) -> bool:
+    """Write in the encoding the script was read in (BOM included); report a failure.
+
+    In place, a script edited since it was read keeps the edit: it is not overwritten.
+    """
     try:
-        write_atomic(path, text, source.encoding)
+        write_atomic(path, text, source.encoding, expected=source.data if in_place else None)
+    except ChangedOnDisk:
+        tally.fail(f"{display}: error: changed on disk while converting; not overwritten")
+        return False
     except (OSError, UnicodeEncodeError) as error:
         tally.fail(f"{display}: error: cannot write: {_write_reason(error, source)}")
         return False

@@ -20,6 +20,10 @@ from pathlib import Path
 from lightify.diagnostics import ParseFailure
 
 
+class ChangedOnDisk(Exception):
+    """The file no longer holds what was read: it was edited while lightify worked on it."""
+
+
 class ReadFailure(ParseFailure):
     """A file that cannot be read as text at all; there is no position to report."""
 
@@ -35,6 +39,7 @@ class SourceFile:
     text: str
     encoding: str
     bom: bool
+    data: bytes  # as read, to tell whether the file changed before it is overwritten
 
 
 def read_source(path: Path) -> str:
@@ -61,7 +66,8 @@ def decode_source(data: bytes, path: Path) -> SourceFile:
         # Either undecodable bytes in the first two lines (report where) or a bad cookie.
         _decode(data, "utf-8-sig" if data.startswith(codecs.BOM_UTF8) else "utf-8")
         raise ReadFailure(f"cannot read: {error.msg} (check the coding declaration)") from None
-    return SourceFile(path, _decode(data, encoding), encoding, bom=encoding == "utf-8-sig")
+    text = _decode(data, encoding)
+    return SourceFile(path, text, encoding, bom=encoding == "utf-8-sig", data=data)
 
 
 def _decode(data: bytes, encoding: str) -> str:
@@ -87,12 +93,14 @@ def _decode_failure(encoding: str, error: UnicodeDecodeError) -> ParseFailure:
     )
 
 
-def write_atomic(path: Path, text: str, encoding: str) -> None:
+def write_atomic(path: Path, text: str, encoding: str, expected: bytes | None = None) -> None:
     """Replace ``path`` with ``text`` so that readers see the old file or the new, never a mix.
 
     The text goes to a temporary file next to the target (same file system, so
     the final rename is atomic), keeps the target's permission bits, and
-    replaces the file a symlink points at rather than the link itself.
+    replaces the file a symlink points at rather than the link itself. With
+    ``expected`` (the bytes that were read), a file edited meanwhile is left
+    alone and ChangedOnDisk is raised: the user's newer edit wins.
     """
     target = Path(os.path.realpath(path))
     data = text.encode(encoding)
@@ -104,11 +112,20 @@ def write_atomic(path: Path, text: str, encoding: str) -> None:
             stream.flush()
             os.fsync(stream.fileno())
         os.chmod(temp, mode)
+        if expected is not None and _current_bytes(target) != expected:
+            raise ChangedOnDisk(f"{path} changed on disk since it was read")
         os.replace(temp, target)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temp)
         raise
+
+
+def _current_bytes(target: Path) -> bytes | None:
+    try:
+        return target.read_bytes()
+    except FileNotFoundError:
+        return None
 
 
 def _mode_for(target: Path) -> int:

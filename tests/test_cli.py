@@ -292,10 +292,29 @@ def test_write_with_an_unprocessable_file_exits_2(work: Path, fake: None) -> Non
     assert "lightning" in (work / "train.py").read_text()
 
 
+def test_a_file_edited_during_the_conversion_is_not_overwritten(
+    work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def edit_meanwhile(source: str, path: str, target: str = "lightning") -> Conversion:
+        if path == "edited.py":
+            (work / path).write_text(source + "# the user's newer edit\n")
+        return fake_convert(source, path, target)
+
+    monkeypatch.setattr(cli, "convert_source", edit_meanwhile)
+    write(work, "edited.py", LOOP)
+    write(work, "train.py", LOOP)
+    result = run("--write", "edited.py", "train.py")
+    assert result.exit_code == 2
+    assert "edited.py: error: changed on disk while converting; not overwritten" in result.stderr
+    assert (work / "edited.py").read_text() == LOOP + "# the user's newer edit\n"
+    assert "# lightning" in (work / "train.py").read_text()  # the other file goes on
+    assert sorted(p.name for p in work.iterdir()) == ["edited.py", "train.py"]  # no temporary
+
+
 def test_write_failure_exits_2_and_says_why(
     work: Path, fake: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def read_only(*_args: object) -> None:
+    def read_only(*_args: object, **_kwargs: object) -> None:
         raise OSError(errno.EROFS, os.strerror(errno.EROFS))
 
     monkeypatch.setattr(cli, "write_atomic", read_only)
