@@ -8,6 +8,7 @@ may stay next to the script, but the script itself is still whole.
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
 import signal
@@ -105,3 +106,65 @@ def test_sigterm_during_convert_write_leaves_every_script_old_or_new(tmp_path: P
     texts = [(tmp_path / name).read_text() for name in names]
     assert set(texts) == {original, converted}  # some done, some not, none damaged
     assert sorted(path.name for path in tmp_path.iterdir()) == names  # no temporary files
+
+
+# Trains slowly for a long time, and says which processes run it.
+ENDLESS = """
+import os
+import time
+
+import torch
+
+with open(os.environ["LIGHTIFY_TEST_PIDS"], "a") as pids:
+    pids.write(f"{os.getpid()}\\n")
+w = torch.zeros(3, requires_grad=True)
+optimizer = torch.optim.SGD([w], lr=0.1)
+for step in range(100_000):
+    optimizer.zero_grad()
+    ((w - 1.0) ** 2).sum().backward()
+    optimizer.step()
+    time.sleep(0.01)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=str)
+def test_interrupted_verify_stops_its_runs_and_removes_its_files(
+    sig: signal.Signals, tmp_path: Path
+) -> None:
+    script = tmp_path / "project" / "train.py"
+    script.parent.mkdir()
+    script.write_text(ENDLESS)
+    (tmp_path / "copy.py").write_text(ENDLESS)  # lightify declines ENDLESS: compare to a copy
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    pids = tmp_path / "pids"
+    environment = {**os.environ, "TMPDIR": str(scratch), "LIGHTIFY_TEST_PIDS": str(pids)}
+    verify = subprocess.Popen(
+        [sys.executable, "-m", "lightify", "verify", script, "--converted", tmp_path / "copy.py"],
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not pids.exists() or not pids.read_text():
+        assert verify.poll() is None and time.monotonic() < deadline, "no run started"
+        time.sleep(0.1)
+    time.sleep(1.0)  # the run is training now
+    verify.send_signal(sig)
+    _, errors = verify.communicate(timeout=60)
+    assert verify.returncode == 130, errors
+    assert "interrupted" in errors
+    started = [int(line) for line in pids.read_text().split()]
+    time.sleep(0.5)
+    assert not [pid for pid in started if _alive(pid)], "a training run outlived verify"
+    assert list(scratch.iterdir()) == []  # scratch folders and records removed
+    assert sorted(path.name for path in script.parent.iterdir()) == ["train.py"]
