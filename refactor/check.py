@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import click
 
+from lightify.cache import FindingsCache, default_folder
 from lightify.checking import FileResult, check_files
 from lightify.cli import TARGETS, _plural, _rerun, debugging, main
 from lightify.config import load_config
@@ -64,6 +65,12 @@ def _codes(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]
     type=click.Choice(TARGETS),
     help="The package conversions would import (default: lightning).",
 )
+@click.option(
+    "--no-cache",
+    is_flag=True,
+    help="Analyze every file again instead of reusing the findings of texts analyzed before "
+    "(kept in $LIGHTIFY_CACHE_DIR, default ~/.cache/lightify).",
+)
 @click.pass_context
 def check(
     ctx: click.Context,
@@ -74,6 +81,7 @@ def check(
     exit_zero: bool,
     jobs: int | None,
     target: str | None,
+    no_cache: bool,
 ) -> None:
     """Report training loops that can be converted, and what needs a human.
 
@@ -103,7 +111,8 @@ def check(
     )
     progress = Progress(len(files))
     try:
-        results = check_files(files, config, progress, debug=debugging())
+        cache = None if no_cache else FindingsCache(default_folder())
+        results = check_files(files, config, progress, debug=debugging(), cache=cache)
     finally:
         progress.close()
     findings = [finding for result in results for finding in result.findings]

@@ -445,3 +445,92 @@ def test_one_file_check_imports_neither_torch_nor_lightning(work: Path) -> None:
         [sys.executable, "-c", probe], cwd=work, capture_output=True, text=True, check=False
     )
     assert result.stderr.endswith("[]\n"), result.stderr
+
+
+# the findings cache ------------------------------------------------------------------
+
+
+def _refuse_to_analyze(*_args: object, **_kwargs: object) -> Conversion:
+    raise AssertionError("a cached text was analyzed again")
+
+
+def test_an_unchanged_text_is_not_analyzed_again(
+    work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shutil.copy(FIXTURE, work / "train.py")
+    first = run("train.py")
+    assert "LFY400" in first.stdout
+    monkeypatch.setattr(checking, "convert_source", _refuse_to_analyze)
+    shutil.copy(FIXTURE, work / "moved.py")  # the key is the text, not the path
+    again = run("moved.py")
+    assert (again.exit_code, again.stdout) == (1, first.stdout.replace("train.py", "moved.py"))
+
+
+def test_selection_and_suppression_apply_to_cached_findings(
+    work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shutil.copy(FIXTURE, work / "train.py")
+    everything = run("train.py").stdout
+    monkeypatch.setattr(checking, "convert_source", _refuse_to_analyze)
+    selected = run("train.py", "--select", "LFY410").stdout
+    assert selected and set(selected.splitlines()) < set(everything.splitlines())
+    assert "LFY400" not in selected
+
+
+def test_a_changed_text_or_target_is_analyzed_again(work: Path, fake: None) -> None:
+    write(work, "train.py", LOOP)
+    assert "LFY400" in run("train.py").stdout
+    write(work, "train.py", HUMAN)
+    assert "LFY401" in run("train.py").stdout
+    cache = checking.FindingsCache(Path("unused"))
+    assert cache.key(LOOP, "lightning") != cache.key(LOOP, "pytorch_lightning")
+
+
+def test_no_cache_analyzes_again(work: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    shutil.copy(FIXTURE, work / "train.py")
+    run("train.py")
+    monkeypatch.setattr(checking, "convert_source", _refuse_to_analyze)
+    assert "a cached text was analyzed again" in run("--no-cache", "train.py").stderr
+
+
+def test_a_broken_or_unwritable_cache_is_ignored(
+    work: Path, fake: None, own_findings_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(work, "train.py", LOOP)
+    expected = run("train.py").stdout
+    for entry in own_findings_cache.rglob("*.json"):
+        entry.write_text("{not json")
+    assert run("train.py").stdout == expected
+    blocked = write(work, "blocked", "a file where the cache folder should be")
+    monkeypatch.setenv("LIGHTIFY_CACHE_DIR", str(blocked))
+    assert run("train.py").stdout == expected
+
+
+def test_an_edited_lightify_module_changes_the_fingerprint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import lightify.cache as cache
+
+    rule = write(tmp_path, "rules/some_rule.py", "CODE = 'LFY999'\n")
+    monkeypatch.setattr(cache, "_analysis_folders", lambda: [str(tmp_path)])
+    cache.code_fingerprint.cache_clear()
+    before = cache.code_fingerprint()
+    rule.write_text("CODE = 'LFY998'\n")  # another size
+    cache.code_fingerprint.cache_clear()
+    assert cache.code_fingerprint() != before
+    cache.code_fingerprint.cache_clear()
+
+
+def test_a_cached_check_never_imports_libcst(work: Path) -> None:
+    shutil.copy(FIXTURE, work / "train.py")
+    probe = (
+        "import sys\n"
+        "from lightify.cli import main\n"
+        "main(['check', 'train.py'], standalone_mode=False)\n"
+        "print('libcst' in sys.modules)\n"
+    )
+    runs = [
+        subprocess.run([sys.executable, "-c", probe], cwd=work, capture_output=True, text=True)
+        for _ in range(2)
+    ]
+    assert [result.stdout.splitlines()[-1] for result in runs] == ["True", "False"]
