@@ -7,13 +7,16 @@ TorchFix pins an older libcst, so it lives in its own virtualenv
 torchfix``); without it its rows read "not installed". Measures (wall-clock
 medians of fresh processes, so imports count):
 
-- one file from a cold start (the pre-commit case);
+- one file from a cold start (the pre-commit case), with no cache, and again
+  with its findings cached (an unchanged file: libcst is not even imported);
 - ``torch/nn`` + ``torch/optim`` of the installed torch package (a large real tree);
 - the whole installed torch package, lightify on 2 cores (goal: under 15 s);
 - a tree where every file is a candidate (the fixtures copied ``--copies`` times):
   lines per second, and the 95th-percentile time per file, measured in-process
   on each distinct fixture (the copies are identical), so the analysis itself is
   measured and not only the prefilter.
+
+Every other lightify row runs with ``--no-cache``, so it measures the analysis.
 
 Not part of the test suite: machines differ, and so do their neighbours.
 """
@@ -63,11 +66,13 @@ class Row:
 
 def main() -> None:
     options = _options()
-    lightify = [str(Path(sys.executable).parent / "lightify"), "check", "--exit-zero"]
+    command = [str(Path(sys.executable).parent / "lightify"), "check", "--exit-zero"]
+    lightify = [*command, "--no-cache"]
     torchfix = _torchfix(options.torchfix)
     torch_dir = _torch_package()
     rows = [
         _cold_start(lightify, torchfix, options.repeat),
+        _cached(command, options.repeat),
         _tree(
             "torch/nn + torch/optim",
             [torch_dir / "nn", torch_dir / "optim"],
@@ -120,6 +125,18 @@ def _cold_start(lightify: list[str], torchfix: list[str] | None, repeat: int) ->
         _median(lambda: _run([*torchfix, str(FIXTURE)]), repeat + 2) if torchfix else NOT_INSTALLED,
         FIXTURE.relative_to(ROOT).as_posix(),
     )
+
+
+def _cached(command: list[str], repeat: int) -> Row:
+    """The same file again, its findings in a fresh cache filled by a first run."""
+    with tempfile.TemporaryDirectory() as folder:
+        os.environ["LIGHTIFY_CACHE_DIR"] = folder
+        try:
+            _run([*command, str(FIXTURE)])
+            seconds = _median(lambda: _run([*command, str(FIXTURE)]), repeat + 2)
+        finally:
+            del os.environ["LIGHTIFY_CACHE_DIR"]
+    return Row("one file, findings cached", 1, _count_lines([FIXTURE]), seconds, None, "")
 
 
 def _tree(
