@@ -26,8 +26,9 @@ METHOD_ORDER = (
     "test_step",
     "configure_optimizers",
     "optimizer_zero_grad",
+    "configure_gradient_clipping",
     "lr_scheduler_step",
-)
+)  # the order of the generated methods; any other method follows, in the order rules add them
 TARGETS = {"lightning": ("lightning", "L"), "pytorch_lightning": ("pytorch_lightning", "pl")}
 
 
@@ -108,7 +109,10 @@ def _class(plan: Plan, alias: str) -> cst.ClassDef:
         )
     init_lines += [f"self.{name} = {name}" for name in [*plan.modules, *plan.hparams]]
     methods = [Method("__init__", params, [cst.parse_statement(line) for line in init_lines])]
-    methods += [plan.methods[name] for name in METHOD_ORDER if name in plan.methods]
+    methods += sorted(
+        plan.methods.values(),
+        key=lambda m: METHOD_ORDER.index(m.name) if m.name in METHOD_ORDER else len(METHOD_ORDER),
+    )
     body = []
     for position, method in enumerate(methods):
         node = cst.parse_statement(f"def {method.name}({method.params}):\n    pass\n")
