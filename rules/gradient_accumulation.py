@@ -1,24 +1,44 @@
-"""LFY005: Gradient accumulation or an unusual update: the loop is left as it is."""
+"""LFY005: gradient accumulation becomes accumulate_grad_batches when it is exactly that."""
 
 from __future__ import annotations
 
+import libcst as cst
+
+from lightify.analyze.declines import Decline
+from lightify.analyze.facts import Kind
+from lightify.analyze.nodes import code, method_call, names_in
 from lightify.rule import Example
 
 CODE = "LFY005"
-SUMMARY = "Gradient accumulation or an unusual update: the loop is left as it is"
+SUMMARY = "Gradient accumulation becomes accumulate_grad_batches, or the loop is left as it is"
 DOC = """\
 ## What it does
-Reports a batch loop that does not call zero_grad(), backward() and step() exactly
-once per batch in that order: gradient accumulation, several backward calls, a
-conditional step.
+Converts a batch loop that divides its loss by N and steps every N batches and on
+the last batch of the epoch:
+
+    loss = criterion(model(x), y) / N
+    loss.backward()
+    if (i + 1) % N == 0 or (i + 1) == len(loader):
+        optimizer.step()
+        optimizer.zero_grad()
+
+into `L.Trainer(accumulate_grad_batches=N)` with the undivided loss returned by
+`training_step`. Reports every other update schedule (a step only on full windows,
+no division, several backward() calls, a conditional step) and leaves the loop as
+it is.
 
 ## Why
-Lightning's `accumulate_grad_batches` divides the loss and also steps on the last
-batch of every epoch; a raw `(i + 1) % N == 0` loop does neither, so mapping it
-blindly changes every update.
+Lightning's `accumulate_grad_batches=N` divides the loss returned by
+`training_step` by N, zeroes the gradients at the start of every window and steps
+when a window is full *and on the last batch of every epoch*. A raw
+`(i + 1) % N == 0` loop does not step on a partial last window: its gradients
+carry over into the next epoch, which Lightning never does, so mapping it would
+change every later update. Those loops need manual optimization, which lightify
+does not write yet.
 
 ## Example
 ```python
+loss = F.cross_entropy(model(x), y) / 4
 loss.backward()
 if (i + 1) % 4 == 0:
     optimizer.step()
@@ -26,13 +46,187 @@ if (i + 1) % 4 == 0:
 ```
 
 ## Use instead
-Manual optimization that repeats the script's schedule, or `accumulate_grad_batches`
-when the script divides the loss and steps at the end of every epoch.
+```python
+L.Trainer(accumulate_grad_batches=4)  # when the script also steps on the last batch
+```
+or manual optimization that repeats the script's schedule.
 
 ## Fix safety
-Not fixed: the file is left unchanged, with this finding on the line. Raised by
-the analysis in `lightify.analyze.program`.
+Safe: converted only for the exact schedule above, with the division by the same N
+right before backward(). Anything else is left unchanged, with this finding.
 """
+
+
+def is_window_step(statement: cst.CSTNode, lowering) -> bool:
+    """``if <condition>: optimizer.step(); optimizer.zero_grad()``, whatever the condition."""
+    if not isinstance(statement, cst.If) or statement.orelse is not None:
+        return False
+    if not isinstance(statement.body, cst.IndentedBlock):
+        return False
+    calls = [method_call(line) for line in statement.body.body]
+    bindings = lowering.program.bindings
+    return (
+        len(calls) == 2
+        and all(call is not None for call in calls)
+        and [call[1] for call in calls] == ["step", "zero_grad"]
+        and all(not call[2].args for call in calls)
+        and all(
+            (binding := bindings.get(call[0])) is not None and binding.kind is Kind.OPTIMIZER
+            for call in calls
+        )
+    )
+
+
+def step(statement: cst.BaseStatement, builder) -> bool:
+    """Claim the window's step; the loss division becomes Lightning's own."""
+    lowering = builder.lowering
+    if not is_window_step(statement, lowering):
+        return False
+    if builder.phase != "backward":
+        raise Decline(CODE, "optimizer.step() under a condition before backward()", statement)
+    found = builder.found
+    window = _window(statement.test, found.index, found.index_start, found.loader)
+    if window is None:
+        raise Decline(
+            CODE,
+            f"optimizer.step() runs when `{code(statement.test)}`, which is not an "
+            "accumulation window lightify recognises; the loop is left as it is",
+            statement,
+        )
+    size, on_last_batch = window
+    if not on_last_batch:
+        raise Decline(
+            CODE,
+            "gradient accumulation that steps only on full windows: a partial last window "
+            "carries its gradients into the next epoch, while accumulate_grad_batches steps "
+            "on the last batch; not converted (add `or (i + 1) == len(loader)` if that is "
+            "what you meant)",
+            statement,
+        )
+    if names_in(size) & lowering.locals_of(found):
+        raise Decline(CODE, "the accumulation window changes inside the loop", statement)
+    _undivide(builder, size, statement)
+    builder.phase = "stepped"
+    lowering.zero_grad_seen = True
+    lowering.plan.trainer_kwargs["accumulate_grad_batches"] = size
+    builder.consume(statement)
+    lowering.note(
+        CODE,
+        f"gradient accumulation every {code(size)} batches, stepping on the last batch "
+        f"too, becomes accumulate_grad_batches={code(size)} (Lightning divides the loss)",
+        statement,
+    )
+    return True
+
+
+def _window(
+    test: cst.BaseExpression,
+    index: str | None,
+    start: cst.BaseExpression | None,
+    loader: str,
+) -> tuple[cst.BaseExpression, bool] | None:
+    """``(N, steps on the last batch)`` for ``(i + 1) % N == 0 [or (i + 1) == len(loader)]``,
+    ``i`` the enumerate index counting from 0 (Lightning's ``batch_idx``)."""
+    if index is None or (start is not None and code(start) != "0"):
+        return None
+    if isinstance(test, cst.BooleanOperation) and isinstance(test.operator, cst.Or):
+        for full, last in ((test.left, test.right), (test.right, test.left)):
+            size = _full_window(full, index)
+            if size is not None and _is_last_batch(last, index, loader):
+                return size, True
+        return None
+    size = _full_window(test, index)
+    return None if size is None else (size, False)
+
+
+def _full_window(test: cst.BaseExpression, index: str) -> cst.BaseExpression | None:
+    """N of ``(i + 1) % N == 0``."""
+    sides = _equality(test)
+    if sides is None or _bare(sides[1]) != "0":
+        return None
+    modulo = sides[0]
+    if not isinstance(modulo, cst.BinaryOperation) or not isinstance(modulo.operator, cst.Modulo):
+        return None
+    return modulo.right if _bare(modulo.left) == f"{index} + 1" else None
+
+
+def _is_last_batch(test: cst.BaseExpression, index: str, loader: str) -> bool:
+    sides = _equality(test)
+    if sides is None:
+        return False
+    pair = {_bare(sides[0]), _bare(sides[1])}
+    return pair in ({f"{index} + 1", f"len({loader})"}, {index, f"len({loader}) - 1"})
+
+
+def _equality(test: cst.BaseExpression) -> tuple[cst.BaseExpression, cst.BaseExpression] | None:
+    if not isinstance(test, cst.Comparison) or len(test.comparisons) != 1:
+        return None
+    target = test.comparisons[0]
+    return (test.left, target.comparator) if isinstance(target.operator, cst.Equal) else None
+
+
+def _bare(node: cst.BaseExpression) -> str:
+    """The code without outer parentheses or padding, for comparing spellings."""
+    return " ".join(code(node.with_changes(lpar=[], rpar=[])).split())
+
+
+def _undivide(builder, size: cst.BaseExpression, window: cst.If) -> None:
+    """Return the loss before the script's ``/ N``: Lightning divides it by N itself.
+
+    Only when nothing else in the loop reads the divided loss, which would change.
+    """
+    loss = builder.loss
+    if _divided_by(loss, size):
+        builder.loss = loss.left
+        return
+    if isinstance(loss, cst.Name):
+        for position in range(len(builder.out) - 1, -1, -1):
+            assigned = _assignment(builder.out[position], loss.value)
+            if assigned is None:
+                continue
+            if _divided_by(assigned.value, size) and _read_once(builder, loss.value):
+                line = builder.out[position]
+                builder.out[position] = line.with_changes(
+                    body=[assigned.with_changes(value=assigned.value.left)]
+                )
+                return
+            break
+    raise Decline(
+        CODE,
+        f"the loss is not divided by {code(size)} right before backward() (or the divided "
+        "value is used elsewhere), while accumulate_grad_batches divides it; not converted",
+        window,
+    )
+
+
+def _divided_by(node: cst.BaseExpression | None, size: cst.BaseExpression) -> bool:
+    return (
+        isinstance(node, cst.BinaryOperation)
+        and isinstance(node.operator, cst.Divide)
+        and node.right.deep_equals(size)
+    )
+
+
+def _assignment(line: cst.BaseStatement, name: str) -> cst.Assign | None:
+    if not isinstance(line, cst.SimpleStatementLine) or len(line.body) != 1:
+        return None
+    small = line.body[0]
+    if (
+        isinstance(small, cst.Assign)
+        and len(small.targets) == 1
+        and isinstance(small.targets[0].target, cst.Name)
+        and small.targets[0].target.value == name
+    ):
+        return small
+    return None
+
+
+def _read_once(builder, name: str) -> bool:
+    """The divided loss is read by backward() alone: the assignment is its only writer
+    and no other statement of the loop mentions it."""
+    mentions = [line for line in builder.found.body if name in names_in(line)]
+    return len(mentions) == 2  # the assignment and ``loss.backward()``
+
 
 EXAMPLES = [
     Example(
@@ -51,6 +245,85 @@ for epoch in range(2):
         loss = F.cross_entropy(model(x), y) / 4
         loss.backward()
         if (i + 1) % 4 == 0:
+            optimizer.step()
+            optimizer.zero_grad()
+""",
+        after=None,
+        codes=("LFY005",),
+    ),
+    Example(
+        before="""\
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+data = TensorDataset(torch.randn(72, 4), torch.randint(0, 2, (72,)))
+loader = DataLoader(data, batch_size=8, shuffle=True)
+model = nn.Linear(4, 2)
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+for epoch in range(2):
+    for i, (x, y) in enumerate(loader):
+        loss = F.cross_entropy(model(x), y) / 4
+        loss.backward()
+        if (i + 1) % 4 == 0 or (i + 1) == len(loader):
+            optimizer.step()
+            optimizer.zero_grad()
+""",
+        after="""\
+import lightning as L
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+
+class LitModel(L.LightningModule):
+    def __init__(self, model):
+        super().__init__()
+        self.save_hyperparameters(ignore=["model"])
+        self.model = model
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        loss = F.cross_entropy(self.model(x), y)
+        self.log("train_loss", loss)
+        return loss
+
+    def configure_optimizers(self):
+        optimizer = torch.optim.SGD(self.model.parameters(), lr=0.1)
+        return optimizer
+
+
+data = TensorDataset(torch.randn(72, 4), torch.randint(0, 2, (72,)))
+loader = DataLoader(data, batch_size=8, shuffle=True)
+model = nn.Linear(4, 2)
+trainer = L.Trainer(
+    max_epochs=2,
+    accumulate_grad_batches=4,
+    accelerator="cpu",
+    devices=1,
+)
+trainer.fit(LitModel(model), loader)
+""",
+        codes=("LFY005", "LFY400"),
+    ),
+    Example(
+        before="""\
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+data = TensorDataset(torch.randn(72, 4), torch.randint(0, 2, (72,)))
+loader = DataLoader(data, batch_size=8, shuffle=True)
+model = nn.Linear(4, 2)
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+for epoch in range(2):
+    for i, (x, y) in enumerate(loader):
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        if (i + 1) % 4 == 0 or (i + 1) == len(loader):
             optimizer.step()
             optimizer.zero_grad()
 """,

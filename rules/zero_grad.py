@@ -9,6 +9,7 @@ from lightify.analyze.facts import Kind
 from lightify.analyze.nodes import code, method_call
 from lightify.plan import Method
 from lightify.rule import Example
+from lightify.rules.gradient_accumulation import is_window_step
 
 CODE = "LFY406"
 SUMMARY = "zero_grad variants are reproduced with optimizer_zero_grad"
@@ -69,9 +70,13 @@ def step(statement: cst.BaseStatement, builder) -> bool:
 
 
 def check(lowering) -> None:
-    """A loop without zero_grad accumulates gradients across batches."""
+    """A loop without zero_grad accumulates gradients across batches (LFY005 decides
+    whether it does so in windows Lightning can reproduce)."""
     body = lowering.program.train.body
-    if not any((m := method_call(s)) is not None and m[1] == "zero_grad" for s in body):
+    if not any(
+        ((m := method_call(s)) is not None and m[1] == "zero_grad") or is_window_step(s, lowering)
+        for s in body
+    ):
         raise Decline(
             "LFY005",
             "the batch loop does not call zero_grad() on every batch (gradient "

@@ -50,7 +50,7 @@ def test_converted_script_trains_identically(case: Case, args: list[str], tmp_pa
     assert comparison.equal, comparison.describe()
     # not a trivial equality: both runs trained, stepped and evaluated
     assert len(original["steps"]) >= (2 if args else 10)
-    assert len(original["losses"]) == len(original["steps"])
+    assert len(original["losses"]) >= len(original["steps"])  # several with accumulation
     assert original["eval"], "every fixture evaluates"
     assert not original["stopped_early"] and original["exit_code"] == 0
     assert converted["exit_code"] == 0
