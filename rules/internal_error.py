@@ -16,9 +16,8 @@ stays exactly as it was and this finding says so.
 lightify never writes a file that does not parse.
 
 ## Example
-```python
-self = Net()  # a variable named like the method receiver
-```
+Any script, when a rule has a bug that makes invalid code (a `return` outside a
+function, an expression that does not parse).
 
 ## Use instead
 Nothing to change in your script; please report the file so the rule can be fixed.
@@ -27,26 +26,7 @@ Nothing to change in your script; please report the file so the rule can be fixe
 Not fixed: the file is left unchanged.
 """
 
-EXAMPLES = [
-    Example(
-        before="""\
-import torch
-import torch.nn as nn
-import torch.nn.functional as F
-from torch.utils.data import DataLoader, TensorDataset
-
-data = TensorDataset(torch.randn(64, 4), torch.randint(0, 2, (64,)))
-loader = DataLoader(data, batch_size=16, shuffle=True)
-self = nn.Linear(4, 2)
-optimizer = torch.optim.SGD(self.parameters(), lr=0.1)
-for epoch in range(2):
-    for x, y in loader:
-        optimizer.zero_grad()
-        loss = F.cross_entropy(self(x), y)
-        loss.backward()
-        optimizer.step()
-""",
-        after=None,
-        codes=("LFY000",),
-    ),
-]
+#: No script provokes it on purpose once the bug behind it is fixed, so it has no
+#: examples; tests/test_convert.py breaks the emitter to show it working.
+SAFETY_NET = True
+EXAMPLES: list[Example] = []

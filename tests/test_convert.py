@@ -75,3 +75,18 @@ def test_a_value_used_after_the_test_pass_declines() -> None:
     result = convert_source(source, "t.py")
     assert not result.changed
     assert [f.code for f in result.findings] == ["LFY403"]
+
+
+def test_invalid_output_becomes_lfy000_and_the_file_stays(monkeypatch: pytest.MonkeyPatch) -> None:
+    import libcst as cst
+
+    import lightify.convert as convert
+
+    def broken_emit(*_args: object) -> cst.Module:
+        return cst.parse_module("x = 1\nreturn x\n")  # parses, does not compile
+
+    monkeypatch.setattr(convert, "emit", broken_emit)
+    result = convert_source(HEAD + LOOP, "train.py")
+    assert result.converted == HEAD + LOOP
+    assert [(finding.code, finding.fixable) for finding in result.findings] == [("LFY000", False)]
+    assert "please report" in result.findings[0].message
