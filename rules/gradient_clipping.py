@@ -81,15 +81,12 @@ def check(lowering) -> None:
 
 
 def _count_uses(lowering) -> int:
-    count = 0
-
-    class _Calls(cst.CSTVisitor):
-        def visit_Call(self, node: cst.Call) -> None:
-            nonlocal count
-            count += (lowering.index.imports.qualify(node.func) or "") in APIS
-
-    lowering.index.module.visit(_Calls())
-    return count
+    """Calls of a clipping function anywhere in the file."""
+    index = lowering.index
+    return sum(
+        isinstance(call := index.parents.get(node), cst.Call) and call.func is node
+        for node in index.uses(frozenset(APIS))
+    )
 
 
 def step(statement: cst.BaseStatement, builder) -> bool:

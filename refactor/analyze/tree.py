@@ -24,6 +24,20 @@ class ModuleIndex:
     backward_loops: list[cst.For] = field(default_factory=list)
     positions: object = None
     origins: dict[cst.CSTNode, cst.CSTNode] = field(default_factory=dict)
+    # every Name and Attribute outside import statements, in source order: rules that
+    # look for an API by qualified name read this instead of walking the tree again
+    references: list[cst.Name | cst.Attribute] = field(default_factory=list)
+    _qualified: dict[cst.CSTNode, str | None] = field(default_factory=dict)
+
+    def uses(self, qualified: frozenset[str] | set[str]) -> list[cst.Name | cst.Attribute]:
+        """The references that resolve to one of ``qualified``, outermost first."""
+        found = []
+        for node in self.references:
+            if node not in self._qualified:
+                self._qualified[node] = self.imports.qualify(node)
+            if self._qualified[node] in qualified:
+                found.append(node)
+        return found
 
     def position(self, node: cst.CSTNode) -> tuple[int, int]:
         """1-based line and column of a node in the original text."""
@@ -89,11 +103,16 @@ class _Indexer(cst.CSTVisitor):
         self.index = index
         self.stack: list[cst.CSTNode] = []
         self.backward_calls: list[cst.Call] = []
+        self.in_import = 0
 
     def on_visit(self, node: cst.CSTNode) -> bool:
         if self.stack:
             self.index.parents[node] = self.stack[-1]
         self.stack.append(node)
+        if isinstance(node, cst.Import | cst.ImportFrom):
+            self.in_import += 1
+        elif isinstance(node, cst.Name | cst.Attribute) and not self.in_import:
+            self.index.references.append(node)
         if isinstance(node, cst.FunctionDef) and self._at_module_level():
             self.index.functions[node.name.value] = node
         elif isinstance(node, cst.ClassDef) and self._at_module_level():
@@ -108,6 +127,8 @@ class _Indexer(cst.CSTVisitor):
 
     def on_leave(self, original_node: cst.CSTNode) -> None:
         self.stack.pop()
+        if isinstance(original_node, cst.Import | cst.ImportFrom):
+            self.in_import -= 1
 
     def _at_module_level(self) -> bool:
         return not any(isinstance(n, cst.FunctionDef | cst.ClassDef) for n in self.stack[:-1])
