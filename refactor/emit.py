@@ -44,6 +44,8 @@ def emit(index: ModuleIndex, program: Program, plan: Plan, target: str) -> cst.M
         c.comment.value for m in plan.methods.values() for s in m.body for c in comments_in(s)
     )
     lit_class = _class(plan, alias)
+    if index.module.default_indent.strip(" \t"):  # a form feed: nested blocks would not nest
+        lit_class = lit_class.visit(_FourSpaces())
     lit_class = lit_class.with_changes(leading_lines=_uncarried([*functions], carried))
     replacement = _trainer_code(program, plan, alias, names)
     lost = _uncarried([program.epoch.node], carried)
@@ -127,6 +129,15 @@ def _class(plan: Plan, alias: str) -> cst.ClassDef:
     header = cst.parse_statement(f"class {plan.class_name}({alias}.LightningModule):\n    pass\n")
     assert isinstance(header, cst.ClassDef)
     return header.with_changes(body=cst.IndentedBlock(body=body))
+
+
+class _FourSpaces(cst.CSTTransformer):
+    """Indent generated blocks with four spaces rather than the module's own indentation."""
+
+    def leave_IndentedBlock(
+        self, original_node: cst.IndentedBlock, updated_node: cst.IndentedBlock
+    ) -> cst.IndentedBlock:
+        return updated_node.with_changes(indent=updated_node.indent or "    ")
 
 
 def _trainer_code(program: Program, plan: Plan, alias: str, names: dict[str, str]) -> list:

@@ -90,3 +90,14 @@ def test_invalid_output_becomes_lfy000_and_the_file_stays(monkeypatch: pytest.Mo
     assert result.converted == HEAD + LOOP
     assert [(finding.code, finding.fixable) for finding in result.findings] == [("LFY000", False)]
     assert "please report" in result.findings[0].message
+
+
+def test_a_form_feed_indented_module_still_gets_a_nested_class() -> None:
+    # found by fuzzing: libcst takes the first block's "\f " as the module's indentation
+    source = "class A:\n\x0c pass\n\n" + HEAD + LOOP
+    result = convert_source(source, "train.py")
+    assert result.converted.startswith("class A:\n\x0c pass\n")  # the user's block untouched
+    assert "    def training_step(self, batch, batch_idx):\n        x, y = batch\n" in (
+        result.converted
+    )
+    compile(result.converted, "train.py", "exec")
