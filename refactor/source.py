@@ -11,9 +11,12 @@ import codecs
 import contextlib
 import io
 import os
+import signal
 import stat
 import tempfile
+import threading
 import tokenize
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,6 +108,11 @@ def write_atomic(path: Path, text: str, encoding: str, expected: bytes | None = 
     target = Path(os.path.realpath(path))
     data = text.encode(encoding)
     mode = _mode_for(target)
+    with _interrupts_deferred():
+        _replace(target, data, mode, expected, path)
+
+
+def _replace(target: Path, data: bytes, mode: int, expected: bytes | None, path: Path) -> None:
     fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as stream:
@@ -119,6 +127,23 @@ def write_atomic(path: Path, text: str, encoding: str, expected: bytes | None = 
         with contextlib.suppress(OSError):
             os.unlink(temp)
         raise
+
+
+@contextlib.contextmanager
+def _interrupts_deferred() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM until the file is replaced (or the temporary removed):
+    Python raises KeyboardInterrupt between any two bytecodes, including between
+    creating the temporary file and the ``try`` that would remove it."""
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not (
+        threading.main_thread()
+    ):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _current_bytes(target: Path) -> bytes | None:

@@ -1,9 +1,9 @@
 """Interrupting lightify never leaves a damaged script: real processes, real signals.
 
 A write replaces the file by renaming a complete temporary file over it, so a
-reader sees the old script or the new one. SIGINT and SIGTERM unwind (the
-temporary file is removed); SIGKILL cannot be caught, so a stray temporary file
-may stay next to the script, but the script itself is still whole.
+reader sees the old script or the new one. SIGINT and SIGTERM are held until a
+write in progress is done, then unwind; SIGKILL cannot be caught, so a stray
+temporary file may stay next to the script, but the script itself is still whole.
 """
 
 from __future__ import annotations
