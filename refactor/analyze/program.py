@@ -23,6 +23,7 @@ from lightify.analyze.nodes import (
     only_small,
     statement_call,
 )
+from lightify.analyze.not_convertible import check_not_convertible
 from lightify.analyze.substitute import Substitute, bind_arguments
 from lightify.analyze.tree import ModuleIndex
 
@@ -42,6 +43,7 @@ def find_program(index: ModuleIndex) -> Program | None:
     """The training program, None when the file has no training loop; raises Decline."""
     if not index.backward_loops:
         return None
+    check_not_convertible(index)  # the precise reason (LFY007) before the generic declines
     if len(index.backward_loops) > 1:
         raise Decline(
             "LFY003",
