@@ -101,6 +101,8 @@ def _free_names(program: Program, *wanted: str) -> dict[str, str]:
 def _class(plan: Plan, alias: str) -> cst.ClassDef:
     params = ", ".join(["self", *plan.modules, *plan.hparams])
     init_lines = ["super().__init__()"]
+    if plan.manual_optimization:
+        init_lines.append("self.automatic_optimization = False")
     ignored = [*plan.modules, *sorted(plan.unsaved)]
     if plan.hparams or plan.modules:
         listed = ", ".join(f'"{name}"' for name in ignored)

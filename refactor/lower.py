@@ -103,8 +103,10 @@ class StepBuilder:
         return self.out
 
     def keep(self, statement: cst.BaseStatement) -> None:
-        """Move a statement as it is; after backward() only if it cannot see the update."""
-        if self.phase != "forward" and _touches_training_state(statement, self.lowering):
+        """Move a statement as it is; after backward() only if it cannot see the update
+        (under manual optimization every statement keeps its place)."""
+        moved_on = self.phase != "forward" and not self.lowering.plan.manual_optimization
+        if moved_on and _touches_training_state(statement, self.lowering):
             raise Decline(
                 "LFY403",
                 "this statement runs after backward()/step() in the loop but would run "

@@ -48,6 +48,7 @@ class Plan:
     train_loader: str = ""
     val_loader: str | None = None
     notes: list[Finding] = field(default_factory=list)
+    manual_optimization: bool = False  # several optimizers: training_step steps them itself
 
     def hparam(self, name: str, value: cst.BaseExpression, saved: bool = True) -> str:
         """Register a constructor argument; returns the attribute name it is stored under."""

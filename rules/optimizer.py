@@ -51,13 +51,20 @@ def optimizer_binding(program) -> Binding:
 
 
 def build(lowering) -> None:
+    """Several optimizers (manual optimization) are returned in the order the script made them."""
     program = lowering.program
-    optimizer = optimizer_binding(program)
-    lines = [*_parameter_statements(program, optimizer), optimizer.line]
+    optimizers = [b for b in program.bindings.values() if b.kind is Kind.OPTIMIZER]
+    lines: list[cst.SimpleStatementLine] = []
+    for optimizer in optimizers:
+        for line in [*_parameter_statements(program, optimizer), optimizer.line]:
+            if line not in lines:
+                lines.append(line)
     hoisted = [_hoist_arguments(line, lowering, program) for line in lines]
     moved = lowering.move(hoisted, bound_names(lines))
     lowering.plan.moved.update(lines)
-    ret = cst.SimpleStatementLine([cst.Return(cst.Name(optimizer.name))])
+    names = [cst.Element(cst.Name(optimizer.name)) for optimizer in optimizers]
+    returned = names[0].value if len(names) == 1 else cst.Tuple(names, lpar=[], rpar=[])
+    ret = cst.SimpleStatementLine([cst.Return(returned)])
     lowering.plan.add_method(Method("configure_optimizers", "self", [*moved, ret]))
 
 

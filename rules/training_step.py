@@ -80,6 +80,8 @@ def step(statement: cst.BaseStatement, builder) -> bool:
 def build(lowering) -> None:
     from lightify.lower import StepBuilder
 
+    if lowering.plan.manual_optimization:
+        return  # several optimizers: rules/several_optimizers.py writes training_step
     found = lowering.program.train
     builder = StepBuilder(lowering, found)
     body = builder.run()
