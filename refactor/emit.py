@@ -21,6 +21,7 @@ METHOD_ORDER = (
     "on_validation_epoch_start",
     "validation_step",
     "on_validation_epoch_end",
+    "on_train_epoch_end",
     "on_test_model_eval",
     "on_test_model_train",
     "test_step",

@@ -28,11 +28,11 @@ converted script would train or save differently.
 ```python
 for epoch in range(10):
     train(...)
-    torch.save(model.state_dict(), f"epoch{epoch}.pt")
+    history.append(model.fc.weight.norm().item())
 ```
 
 ## Use instead
-Move the statement into a Lightning hook or callback by hand (here: `ModelCheckpoint`).
+Move the statement into a Lightning hook or callback by hand (here: `on_train_epoch_end`).
 
 ## Fix safety
 Not fixed: the file is left unchanged, with this finding on the line. Raised by
@@ -51,13 +51,14 @@ data = TensorDataset(torch.randn(64, 4), torch.randint(0, 2, (64,)))
 loader = DataLoader(data, batch_size=16, shuffle=True)
 model = nn.Linear(4, 2)
 optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+history = []
 for epoch in range(2):
     for x, y in loader:
         optimizer.zero_grad()
         loss = F.cross_entropy(model(x), y)
         loss.backward()
         optimizer.step()
-    torch.save(model.state_dict(), f"epoch{epoch}.pt")
+    history.append(model.weight.norm().item())
 """,
         after=None,
         codes=("LFY403",),
