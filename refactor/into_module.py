@@ -130,6 +130,38 @@ class IntoModule(cst.CSTTransformer):
         saved = _is_plain_value(binding.value)
         return _self(self.plan.hparam(name, cst.Name(name), saved=saved))
 
+    def leave_BinaryOperation(
+        self, original_node: cst.BinaryOperation, updated_node: cst.BinaryOperation
+    ) -> cst.BinaryOperation:
+        """``epoch % k`` with ``epoch`` → ``current_epoch + start`` needs parentheses."""
+        tight = not isinstance(updated_node.operator, cst.Add | cst.Subtract | BITWISE)
+        left, right = updated_node.left, updated_node.right
+        if tight or isinstance(updated_node.operator, cst.Subtract):
+            right = _parenthesized(right)
+        return updated_node.with_changes(left=_parenthesized(left) if tight else left, right=right)
+
+    def leave_UnaryOperation(
+        self, original_node: cst.UnaryOperation, updated_node: cst.UnaryOperation
+    ) -> cst.UnaryOperation:
+        if isinstance(updated_node.operator, cst.Not):
+            return updated_node
+        return updated_node.with_changes(expression=_parenthesized(updated_node.expression))
+
+
+BITWISE = cst.LeftShift | cst.RightShift | cst.BitAnd | cst.BitOr | cst.BitXor
+
+
+def _parenthesized(node: cst.BaseExpression) -> cst.BaseExpression:
+    """The shifted epoch counter as an operand: ``(self.current_epoch + start)``."""
+    if (
+        isinstance(node, cst.BinaryOperation)
+        and not node.lpar
+        and isinstance(node.operator, cst.Add)
+        and node.left.deep_equals(_self("current_epoch"))
+    ):
+        return node.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+    return node
+
 
 def _self(attribute: str) -> cst.Attribute:
     return cst.Attribute(cst.Name("self"), cst.Name(attribute))

@@ -5,9 +5,9 @@ from __future__ import annotations
 import libcst as cst
 
 from lightify.analyze.declines import Decline
-from lightify.analyze.nodes import assigned_names, method_call, names_in, only_small
+from lightify.analyze.nodes import assigned_names, code, method_call, names_in, only_small
 from lightify.rule import Example
-from lightify.rules.print_logging import is_print
+from lightify.rules.print_logging import is_bar_statement, is_print
 
 CODE = "LFY401"
 SUMMARY = "The epoch loop becomes a Trainer with max_epochs, devices=1, and fit()"
@@ -66,8 +66,8 @@ def build(lowering) -> None:
             lowering.note("LFY410", "print of metrics is replaced by self.log", statement)
             lowering.claimed.add(statement)
     _check_train_function(lowering)
-    if program.validation is not None and _ends_in_eval_mode(program):
-        plan.after_fit.extend(_eval_calls(program))
+    if program.validation is not None:
+        plan.after_fit.extend(_final_mode(program, plan))
 
 
 def _result_names(statement) -> list[str]:
@@ -82,7 +82,11 @@ def _check_train_function(lowering) -> None:
     train = lowering.program.train
     for statement in [*train.before, *train.after]:
         small = only_small(statement)
-        if is_print(statement) or isinstance(small, cst.Return):
+        if (
+            is_print(statement)
+            or isinstance(small, cst.Return)
+            or is_bar_statement(statement, train)
+        ):
             continue
         found = method_call(statement)
         if found is not None and found[1] in {"train", "eval"}:
@@ -96,11 +100,40 @@ def _check_train_function(lowering) -> None:
         )
 
 
-def _ends_in_eval_mode(program) -> bool:
+def _final_mode(program, plan) -> list[cst.BaseStatement]:
+    """``model.eval()`` after fit where the script's last epoch leaves its modules in eval mode.
+
+    With ``check_val_every_n_epoch=k`` the last epoch validates when ``max_epochs % k == 0``.
+    """
+    every = plan.trainer_kwargs.get("check_val_every_n_epoch")
+    guarded = frozenset(program.guarded) if every is not None else frozenset()
+    validated = _ends_in_eval_mode(program, frozenset())
+    skipped = _ends_in_eval_mode(program, guarded)
+    if validated == skipped:
+        return _eval_calls(program) if validated else []
+    epochs = program.epoch.max_epochs
+    if isinstance(epochs, cst.Integer) and isinstance(every, cst.Integer):
+        last = int(epochs.value, 0) % int(every.value, 0) == 0
+        return _eval_calls(program) if (validated if last else skipped) else []
+    operator = "==" if validated else "!="
+    test = f"{_operand(epochs)} % {_operand(every)} {operator} 0"
+    branch = cst.parse_statement(f"if {test}:  # as the script's last epoch left it\n    pass\n")
+    assert isinstance(branch, cst.If)
+    return [branch.with_changes(body=branch.body.with_changes(body=_eval_calls(program)))]
+
+
+def _operand(node: cst.BaseExpression) -> str:
+    text = code(node)
+    return f"({text})" if isinstance(node, cst.BinaryOperation) else text
+
+
+def _ends_in_eval_mode(program, skipped: frozenset) -> bool:
     """Whether the script's epoch ends with its modules in eval mode (Lightning's end in train)."""
     validation = program.validation
     mode = "train"
     for statement in program.passes_in_loop:
+        if statement in skipped:
+            continue
         found = method_call(statement)
         if found is not None and found[1] in {"train", "eval"} and not found[2].args:
             mode = found[1]

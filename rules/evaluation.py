@@ -7,10 +7,19 @@ from dataclasses import dataclass
 import libcst as cst
 
 from lightify.analyze.declines import Decline
-from lightify.analyze.facts import Accumulator, Pass
-from lightify.analyze.nodes import assigned_names, code, dotted_name, names_in, only_small
+from lightify.analyze.facts import Accumulator, Kind, Pass
+from lightify.analyze.nodes import (
+    assigned_names,
+    code,
+    dotted_name,
+    method_call,
+    names_in,
+    only_small,
+)
+from lightify.into_module import bound_names
 from lightify.plan import Method
 from lightify.rule import Example
+from lightify.rules.print_logging import is_bar_statement, is_print, without_bar_displays
 from lightify.rules.training_step import unpack_batch
 
 CODE = "LFY402"
@@ -25,10 +34,29 @@ become `self.log(..., batch_size=n, prog_bar=True)`, Lightning's batch-weighted
 epoch mean. A value that drives a decision (ReduceLROnPlateau) keeps the
 script's own Python-float accumulation and is logged at the end of the epoch.
 
+Evaluation under `if epoch % k == 0:` becomes `Trainer(check_val_every_n_epoch=k)`
+when the condition selects exactly the epochs Lightning validates: after epoch
+`current_epoch` when `(current_epoch + 1) % k == 0`, and never additionally on the
+last epoch (`_should_check_val_epoch` in `loops/training_epoch_loop.py`). With
+`for epoch in range(1, n + 1)` that is `epoch % k == 0`; with `range(n)` it is
+`(epoch + 1) % k == 0`. After `fit`, the model goes back to eval mode only if the
+script's last epoch evaluated (`n % k == 0`).
+
+Declined, with the reason: another condition (`epoch % k == 0` over `range(n)`
+evaluates after the first epoch, Lightning after the k-th; `or epoch == n`; a
+flag), a range whose start is not a number, other statements under the
+condition, a ReduceLROnPlateau that steps every epoch on a value computed every
+k epochs, an evaluation between batches of the training loop
+(`val_check_interval=n` validates when `(batch_idx + 1) % n == 0`, fails when n
+exceeds the batches of an epoch, and switches back to train mode), and an
+evaluation that leaves the model in eval mode when the training pass never calls
+`model.train()` (Lightning restores train mode after validating).
+
 ## Why
 Every `iter(loader)` draws from the global random generator, so the number and
 order of evaluation passes must stay the same; and a decision must see the same
-bits the script computed, not a float32 re-computation.
+bits the script computed, not a float32 re-computation. Train and eval mode
+decide what dropout and batch norm do in the next training epoch.
 
 ## Example
 ```python
@@ -51,7 +79,7 @@ def validation_step(self, batch, batch_idx):
 
 ## Fix safety
 Safe for what it converts. Declined when a pass does more than compute, accumulate,
-print and return metrics.
+print and return metrics, or runs on epochs Lightning would not validate on.
 """
 
 PREFIXES = (
@@ -77,6 +105,208 @@ class Metric:
     denominator: cst.BaseExpression | None
 
 
+def check(lowering) -> None:
+    """``if epoch % k == 0:`` around the validation pass → ``check_val_every_n_epoch=k``."""
+    program = lowering.program
+    _check_mode_restored(program)
+    guard = program.eval_guard
+    if guard is None:
+        return
+    for statement in program.guarded:
+        found = method_call(statement)
+        mode_switch = found is not None and found[1] in {"train", "eval"} and not found[2].args
+        if not (program.validation.invoked_by(statement) or mode_switch or is_print(statement)):
+            raise Decline(
+                CODE,
+                f"this statement runs only when `{code(guard.test)}`; lightify moves only the "
+                "evaluation, mode switches and prints of its results out of such a condition",
+                statement,
+            )
+    every = _cadence(program, guard)
+    if not (isinstance(every, cst.Integer) and int(every.value, 0) == 1):
+        lowering.plan.trainer_kwargs["check_val_every_n_epoch"] = every
+
+
+def _check_mode_restored(program) -> None:
+    """The script must switch back to train mode after evaluating, as Lightning does.
+
+    Lightning restores the modules' modes after validation (``on_validation_model_train``);
+    a script whose training pass never calls ``model.train()`` trains on in eval mode.
+    """
+    validation = program.validation
+    if validation is None or not validation.calls_eval:
+        return
+    statements = program.passes_in_loop
+    trained = next(i for i, s in enumerate(statements) if program.train.invoked_by(s))
+    evaluated = [i for i, s in enumerate(statements) if validation.invoked_by(s)]
+    if evaluated[-1] < trained:
+        between = statements[evaluated[-1] + 1 : trained]
+    else:
+        between = statements[evaluated[-1] + 1 :] + statements[:trained]
+    if not any(_is_train_mode(s) for s in [*between, *program.train.before]):
+        raise Decline(
+            CODE,
+            "the evaluation leaves the model in eval mode and nothing calls model.train() "
+            "before the next training pass; Lightning switches back to train mode after "
+            "validation, so dropout and batch norm would train differently",
+            statements[evaluated[0]],
+        )
+
+
+def _is_train_mode(statement: cst.BaseStatement) -> bool:
+    found = method_call(statement)
+    return found is not None and found[1] == "train" and not found[2].args
+
+
+def _cadence(program, guard: cst.If) -> cst.BaseExpression:
+    """The k of a condition that selects exactly the epochs Lightning validates.
+
+    Lightning validates after epoch ``current_epoch`` when ``(current_epoch + 1) % k == 0``
+    and at no other epoch, the last one included (``_should_check_val_epoch`` in
+    ``loops/training_epoch_loop.py``). The script's epoch variable is ``start + current_epoch``.
+    """
+    epoch = program.epoch
+    test = code(guard.test)
+    parsed = _modulo_test(guard.test, epoch.epoch_var)
+    if parsed is None or names_in(parsed[1]) & bound_names(epoch.items):
+        raise Decline(
+            CODE,
+            f"validation runs under `if {test}:`; lightify maps only `epoch % k == 0`-style "
+            "conditions with a fixed k to Trainer(check_val_every_n_epoch=k), which validates "
+            "after every k-th epoch and never additionally on the last",
+            guard,
+        )
+    offset, every, remainder = parsed
+    start = 0 if epoch.start is None else _integer(epoch.start)
+    if start is None:
+        raise Decline(
+            CODE,
+            f"the epoch range starts at `{code(epoch.start)}`, so lightify cannot tell whether "
+            f"`{test}` selects the epochs Trainer(check_val_every_n_epoch=...) validates",
+            guard,
+        )
+    shift = start + offset - 1  # the script validates when (current_epoch + 1 + shift) % k == b
+    k = _integer(every)
+    if k is not None:
+        same = k > 0 and 0 <= remainder < k and (remainder - shift) % k == 0
+    else:
+        same = remainder == 0 and shift == 0
+    if not same:
+        raise Decline(
+            CODE,
+            f"`{test}` selects other epochs than Trainer(check_val_every_n_epoch="
+            f"{code(every)}), which validates when (current_epoch + 1) % {code(every)} == 0; "
+            f"over this epoch range that is `{_suggested(epoch.epoch_var, 1 - start, every)}`",
+            guard,
+        )
+    return every
+
+
+def _modulo_test(
+    test: cst.BaseExpression, epoch_var: str | None
+) -> tuple[int, cst.BaseExpression, int] | None:
+    """``(epoch + a) % k == b`` (or ``not (epoch + a) % k``) → (a, k, b)."""
+    if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
+        modulo, remainder = test.expression, 0
+    elif (
+        isinstance(test, cst.Comparison)
+        and len(test.comparisons) == 1
+        and isinstance(test.comparisons[0].operator, cst.Equal)
+    ):
+        left, right = test.left, test.comparisons[0].comparator
+        if _integer(left) is not None:
+            left, right = right, left
+        modulo, remainder = left, _integer(right)
+        if remainder is None:
+            return None
+    else:
+        return None
+    if not (isinstance(modulo, cst.BinaryOperation) and isinstance(modulo.operator, cst.Modulo)):
+        return None
+    offset = _epoch_offset(modulo.left, epoch_var)
+    if offset is None or epoch_var in names_in(modulo.right):
+        return None
+    return offset, modulo.right, remainder
+
+
+def _epoch_offset(node: cst.BaseExpression, epoch_var: str | None) -> int | None:
+    """``epoch`` → 0, ``epoch + a`` / ``a + epoch`` → a, ``epoch - a`` → -a."""
+    if epoch_var is None:
+        return None
+    if isinstance(node, cst.Name):
+        return 0 if node.value == epoch_var else None
+    if not isinstance(node, cst.BinaryOperation):
+        return None
+    sign = {cst.Add: 1, cst.Subtract: -1}.get(type(node.operator))
+    for name, amount in ((node.left, node.right), (node.right, node.left)):
+        value = _integer(amount)
+        if sign is not None and dotted_name(name) == epoch_var and value is not None:
+            if sign < 0 and name is node.right:
+                return None  # `a - epoch` counts down
+            return sign * value
+    return None
+
+
+def _integer(node: cst.BaseExpression | None) -> int | None:
+    if isinstance(node, cst.Integer):
+        return int(node.value, 0)
+    return None
+
+
+def _suggested(epoch: str, offset: int, every: cst.BaseExpression) -> str:
+    """The condition that matches Lightning's epochs, for the decline message."""
+    k = code(every)
+    k = f"({k})" if isinstance(every, cst.BinaryOperation) else k
+    if offset == 0:
+        return f"{epoch} % {k} == 0"
+    sign = "+" if offset > 0 else "-"
+    return f"({epoch} {sign} {abs(offset)}) % {k} == 0"
+
+
+def step(statement: cst.BaseStatement, builder) -> bool:
+    """An evaluation inside the training batch loop (every n batches) is declined.
+
+    ``Trainer(val_check_interval=n)`` validates when ``(batch_idx + 1) % n == 0``, raises
+    an error when n exceeds the batches of an epoch (``fit_loop.py``, ``setup_data``) and
+    restores train mode afterwards, whatever mode the script trains on in.
+    """
+    if _iterates_loader(statement, builder.lowering):
+        raise Decline(
+            CODE,
+            "the training loop evaluates between batches; lightify converts evaluation "
+            "between epochs only (Trainer(val_check_interval=n) validates when "
+            "(batch_idx + 1) % n == 0, fails when n exceeds the batches of an epoch and "
+            "switches back to train mode)",
+            statement,
+        )
+    return False
+
+
+def _iterates_loader(statement: cst.BaseStatement, lowering) -> bool:
+    """A loop over a DataLoader, or a call of a function of the script given one."""
+    bindings = lowering.program.bindings
+    functions = lowering.index.functions
+
+    def is_loader(node: cst.CSTNode) -> bool:
+        while isinstance(node, cst.Call) and node.args:  # enumerate(...), tqdm(...)
+            node = node.args[0].value
+        binding = bindings.get(dotted_name(node) or "")
+        return binding is not None and binding.kind is Kind.LOADER
+
+    class _Finder(cst.CSTVisitor):
+        found = False
+
+        def visit_For(self, node: cst.For) -> None:
+            _Finder.found |= is_loader(node.iter)
+
+        def visit_Call(self, node: cst.Call) -> None:
+            called = isinstance(node.func, cst.Name) and node.func.value in functions
+            _Finder.found |= called and any(is_loader(arg.value) for arg in node.args)
+
+    statement.visit(_Finder())
+    return _Finder.found
+
+
 def build(lowering) -> None:
     program = lowering.program
     if program.validation is not None:
@@ -90,8 +320,6 @@ def build(lowering) -> None:
 
 def _drop_result_prints(lowering) -> None:
     """Prints of the test results go (their values are logged); any other use declines."""
-    from lightify.rules.print_logging import is_print
-
     program = lowering.program
     names = set(program.test.result_names)
     for statement in program.block[program.block.index(program.test_call) + 1 :]:
@@ -140,10 +368,18 @@ def _stage(lowering, found: Pass, stage: str, prefix: str) -> None:
             )
     decision = lowering.decision_metric
     if stage == "validation" and decision is not None:
+        if lowering.program.eval_guard is not None:
+            raise Decline(
+                CODE,
+                f"validation runs only when `{code(lowering.program.eval_guard.test)}` but the "
+                f"scheduler steps on `{decision}` every epoch; lightify leaves the loop as it is",
+                lowering.program.eval_guard,
+            )
         _exact(lowering, found, stage, prefix, decision, local, extra)
         return
     metrics = {m.accumulator: m for m in _metrics(found, prefix)}
-    body = [*unpack_batch(found.target), *_step_body(found, metrics, found.body)]
+    steps = without_bar_displays(lowering, found)
+    body = [*unpack_batch(found.target), *_step_body(found, metrics, steps)]
     if not found.body and found.accumulators:
         acc = next(iter(found.accumulators.values()))
         body.append(_log_line(metrics[acc.name], acc, found))
@@ -355,6 +591,8 @@ def _check_after(lowering, found: Pass) -> None:
     known = set(found.accumulators)
     for line in found.after:
         small = only_small(line)
+        if is_bar_statement(line, found):
+            continue
         if (
             isinstance(small, cst.Expr)
             and dotted_name(getattr(small.value, "func", None) or small.value) == "print"
@@ -383,7 +621,7 @@ def _exact(lowering, found: Pass, stage: str, prefix: str, decision: str, local,
     if not inits:
         inits = [cst.parse_statement(f"{name} = 0") for name in accumulators]
     plan.add_method(Method(f"on_{stage}_epoch_start", "self", lowering.move(inits, set(), as_self)))
-    body = [*unpack_batch(found.target), *found.body]
+    body = [*unpack_batch(found.target), *without_bar_displays(lowering, found)]
     if not found.body:
         acc = next(iter(found.accumulators.values()))
         body.append(
@@ -520,5 +758,148 @@ trainer.fit(LitModel(model), loader, val_loader)
 model.eval()
 """,
         codes=("LFY400", "LFY410"),
+    ),
+    Example(
+        before="""\
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+data = TensorDataset(torch.randn(64, 4), torch.randint(0, 2, (64,)))
+loader = DataLoader(data, batch_size=16, shuffle=True)
+val_loader = DataLoader(data, batch_size=32)
+model = nn.Linear(4, 2)
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+for epoch in range(4):
+    model.train()
+    for x, y in loader:
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+    if (epoch + 1) % 2 == 0:  # validate every other epoch
+        model.eval()
+        total = 0.0
+        with torch.no_grad():
+            for x, y in val_loader:
+                total += F.cross_entropy(model(x), y, reduction="sum").item()
+        print(f"epoch {epoch}: val_loss {total / len(val_loader.dataset):.4f}")
+""",
+        after="""\
+import lightning as L
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+
+class LitModel(L.LightningModule):
+    def __init__(self, model):
+        super().__init__()
+        self.save_hyperparameters(ignore=["model"])
+        self.model = model
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        loss = F.cross_entropy(self.model(x), y)
+        self.log("train_loss", loss)
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        x, y = batch
+        self.log(
+            "val_loss",
+            F.cross_entropy(self.model(x), y, reduction="sum") / len(x),
+            batch_size=len(x),
+            prog_bar=True,
+        )
+
+    def configure_optimizers(self):
+        optimizer = torch.optim.SGD(self.model.parameters(), lr=0.1)
+        return optimizer
+
+
+data = TensorDataset(torch.randn(64, 4), torch.randint(0, 2, (64,)))
+loader = DataLoader(data, batch_size=16, shuffle=True)
+val_loader = DataLoader(data, batch_size=32)
+model = nn.Linear(4, 2)
+# validate every other epoch
+trainer = L.Trainer(
+    max_epochs=4,
+    check_val_every_n_epoch=2,
+    accelerator="cpu",
+    devices=1,
+)
+trainer.fit(LitModel(model), loader, val_loader)
+model.eval()
+""",
+        codes=("LFY400", "LFY410"),
+    ),
+    Example(
+        before="""\
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+data = TensorDataset(torch.randn(64, 4), torch.randint(0, 2, (64,)))
+loader = DataLoader(data, batch_size=16, shuffle=True)
+val_loader = DataLoader(data, batch_size=32)
+model = nn.Linear(4, 2)
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+for epoch in range(4):
+    model.train()
+    for x, y in loader:
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+    if epoch % 2 == 0:
+        model.eval()
+        total = 0.0
+        with torch.no_grad():
+            for x, y in val_loader:
+                total += F.cross_entropy(model(x), y, reduction="sum").item()
+        print(f"epoch {epoch}: val_loss {total / len(val_loader.dataset):.4f}")
+""",
+        after=None,
+        codes=("LFY402",),
+    ),
+    Example(
+        before="""\
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+data = TensorDataset(torch.randn(64, 4), torch.randint(0, 2, (64,)))
+loader = DataLoader(data, batch_size=16, shuffle=True)
+val_loader = DataLoader(data, batch_size=32)
+model = nn.Linear(4, 2)
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+
+
+@torch.no_grad()
+def evaluate(model, loader):
+    model.eval()
+    total = 0.0
+    for x, y in loader:
+        total += F.cross_entropy(model(x), y, reduction="sum").item()
+    print(total / len(loader.dataset))
+
+
+for epoch in range(2):
+    for i, (x, y) in enumerate(loader):
+        model.train()
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+        if (i + 1) % 2 == 0:
+            evaluate(model, val_loader)
+""",
+        after=None,
+        codes=("LFY402",),
     ),
 ]

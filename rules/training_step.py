@@ -97,7 +97,7 @@ def build(lowering) -> None:
         )
         loss = cst.Name("loss")
         local.add("loss")
-    logged = [stmt(f'self.log("train_loss", {loss.value})')]
+    logged = [] if _logs_loss(body) else [stmt(f'self.log("train_loss", {loss.value})')]
     ret = cst.SimpleStatementLine([cst.Return(loss)])
     tail = [*logged, ret]
     tail[0] = tail[0].with_changes(leading_lines=builder.comments)
@@ -110,6 +110,17 @@ def build(lowering) -> None:
         f"training loop can be converted: {lowering.plan.class_name} and a Trainer",
         found.loop,
     )
+
+
+def _logs_loss(body: list[cst.BaseStatement]) -> bool:
+    """Whether a progress-bar postfix already logs ``train_loss`` (on the bar)."""
+    for statement in body:
+        found = method_call(statement)
+        if found is not None and found[:2] == ("self", "log") and found[2].args:
+            name = found[2].args[0].value
+            if isinstance(name, cst.SimpleString) and name.evaluated_value == "train_loss":
+                return True
+    return False
 
 
 def _check_carried(found, statements: list[cst.BaseStatement]) -> None:

@@ -62,6 +62,9 @@ class Pass:
     result: cst.BaseExpression | None = None  # what the pass's function returns
     result_names: tuple[str, ...] = ()  # what the caller binds the result to
     accumulators: dict[str, Accumulator] = field(default_factory=dict)
+    progress_bar: str | None = None  # ``bar`` of ``bar = tqdm(loader)``; ``for ... in bar``
+    # statements spliced out of ``with torch.autocast(...):`` blocks → their block
+    autocast: dict[cst.BaseStatement, cst.With] = field(default_factory=dict)
 
     def invoked_by(self, statement: cst.CSTNode) -> bool:
         """Whether a statement of the epoch loop runs this pass (or is part of it, inline)."""
@@ -98,3 +101,5 @@ class Program:
     test_call: cst.BaseStatement | None
     passes_in_loop: list[cst.BaseStatement]
     globals: frozenset[str]  # names the module binds at its top level, and builtins
+    eval_guard: cst.If | None = None  # ``if epoch % k == 0:`` around the validation pass
+    guarded: tuple[cst.BaseStatement, ...] = ()  # the statements under that guard

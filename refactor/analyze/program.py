@@ -36,6 +36,16 @@ GRAD_OFF = {
 
 PROGRESS_BARS = {"tqdm.tqdm", "tqdm.auto.tqdm", "tqdm.notebook.tqdm", "tqdm.std.tqdm"}
 
+AUTOCAST = frozenset(
+    {
+        "torch.autocast",
+        "torch.amp.autocast",
+        "torch.amp.autocast_mode.autocast",
+        "torch.cpu.amp.autocast",
+        "torch.cuda.amp.autocast",
+    }
+)
+
 Flat = list[tuple[cst.BaseStatement, bool]]
 
 
@@ -100,6 +110,8 @@ class _ProgramFinder:
             test_call=test_call,
             passes_in_loop=passes.statements,
             globals=_module_globals(index),
+            eval_guard=passes.guard,
+            guarded=passes.guarded,
         )
 
     def _enclosing_for(self, node: cst.CSTNode, stop: cst.CSTNode | None) -> cst.For | None:
@@ -166,6 +178,8 @@ class _EpochPasses:
         self.statements: list[cst.BaseStatement] = []
         inline_loops = [s for s, _ in items if isinstance(s, cst.For)]
         self.train = self._find_train(items, train_call, batch_loop, inline_loops)
+        self.guards: dict[cst.BaseStatement, cst.If] = {}
+        items = self._unguard(items)
         for statement, grad_off in items:
             self.statements.append(statement)
             if statement is self.train_statement:
@@ -180,6 +194,39 @@ class _EpochPasses:
                     statement,
                 )
             self.validation = found
+        self.guard = self._guard_of(self.validation, items)
+        self.guarded = tuple(
+            s for s, _ in items if self.guard is not None and self.guards.get(s) is self.guard
+        )
+
+    def _unguard(self, items: Flat) -> Flat:
+        """Splice the body of ``if <cadence>:`` around an evaluation pass into the epoch's body.
+
+        The rules decide whether the condition maps to ``check_val_every_n_epoch``.
+        """
+        out: Flat = []
+        for statement, grad_off in items:
+            if isinstance(statement, cst.If) and statement.orelse is None:
+                inner = _flatten(self.index, list(statement.body.body), grad_off)
+                if any(self._eval_pass(s, g, inner) is not None for s, g in inner):
+                    self.guards.update((s, statement) for s, _ in inner)
+                    out.extend(inner)
+                    continue
+            out.append((statement, grad_off))
+        return out
+
+    def _guard_of(self, found: Pass | None, items: Flat) -> cst.If | None:
+        if found is None:
+            return None
+        guards = {self.guards.get(s) for s, _ in items if found.invoked_by(s)}
+        if len(guards) > 1:
+            raise Decline(
+                "LFY402",
+                "part of the evaluation pass runs under this condition and part outside it; "
+                "lightify converts an evaluation that runs as a whole",
+                next(g for g in guards if g is not None),
+            )
+        return guards.pop() if guards else None
 
     def _find_train(
         self,
@@ -208,7 +255,8 @@ class _EpochPasses:
 
     def _eval_pass(self, statement: cst.BaseStatement, grad_off: bool, items: Flat) -> Pass | None:
         if isinstance(statement, cst.For):
-            if _loop_loader(self.index, statement, self.bindings, strict=False) is None:
+            bars = _progress_bars(self.index, items)
+            if _loop_loader(self.index, statement, self.bindings, False, bars) is None:
                 return None
             return _region_pass(self.index, self.bindings, "eval", statement, items, None)
         generator = _generator_pass(self.index, self.bindings, statement, grad_off, items)
@@ -263,13 +311,15 @@ def _region_pass(
     function: cst.FunctionDef | None,
 ) -> Pass:
     """Build a pass from its loop and the statements of its function or epoch body."""
-    loader, index_name, start = _loop_loader(index, loop, bindings, strict=True)
+    bars = _progress_bars(index, region)
+    loader, index_name, start = _loop_loader(index, loop, bindings, True, bars)
     loops = [i for i, (s, _) in enumerate(region) if isinstance(s, cst.For)]
     position = next(i for i, (s, _) in enumerate(region) if s is loop)
     previous = max((i for i in loops if i < position), default=-1)
     following = min((i for i in loops if i > position), default=len(region))
     grad_off = region[position][1]
-    accumulators = _accumulators(loop)
+    body, autocast = _without_autocast(index, loop)
+    accumulators = _accumulators(body)
     before = [s for s, _ in region[previous + 1 : position]]
     after = [s for s, _ in region[position + 1 : following]]
     if function is None:
@@ -288,7 +338,7 @@ def _region_pass(
         index=index_name,
         index_start=start,
         loader=loader,
-        body=list(loop.body.body) if isinstance(loop.body, cst.IndentedBlock) else [],
+        body=body,
         before=before,
         after=after,
         function=function,
@@ -297,6 +347,8 @@ def _region_pass(
         result=result,
         result_names=result_names,
         accumulators=accumulators,
+        progress_bar=_bar_name(loop, bars),
+        autocast=autocast,
     )
 
 
@@ -354,10 +406,14 @@ def _generator_pass(
 
 
 def _loop_loader(
-    index: ModuleIndex, loop: cst.For, bindings: dict[str, Binding], strict: bool
+    index: ModuleIndex,
+    loop: cst.For,
+    bindings: dict[str, Binding],
+    strict: bool,
+    bars: dict[str, cst.BaseExpression],
 ) -> tuple[str, str | None, cst.BaseExpression | None] | None:
     """(loader name, index variable, enumerate start) for ``for ... in [enumerate(]loader``."""
-    iterable = loop.iter
+    iterable = _without_progress_bar(index, loop.iter, bars)  # tqdm(enumerate(loader))
     index_name = None
     start = None
     target = loop.target
@@ -372,7 +428,7 @@ def _loop_loader(
         if len(iterable.args) > 1:
             start = iterable.args[1].value
         iterable = iterable.args[0].value
-    iterable = _without_progress_bar(index, iterable)
+    iterable = _without_progress_bar(index, iterable, bars)
     name = dotted_name(iterable)
     binding = bindings.get(name) if name is not None else None
     if binding is None or binding.kind is not Kind.LOADER:
@@ -387,8 +443,13 @@ def _loop_loader(
     return name, index_name, start  # type: ignore[return-value]
 
 
-def _without_progress_bar(index: ModuleIndex, iterable: cst.BaseExpression) -> cst.BaseExpression:
+def _without_progress_bar(
+    index: ModuleIndex, iterable: cst.BaseExpression, bars: dict[str, cst.BaseExpression]
+) -> cst.BaseExpression:
     """``tqdm(loader, desc=...)`` iterates the loader: Lightning's own bar replaces it."""
+    name = dotted_name(iterable)
+    if name in bars:
+        return bars[name]
     if (
         isinstance(iterable, cst.Call)
         and index.imports.qualify(iterable.func) in PROGRESS_BARS
@@ -399,9 +460,74 @@ def _without_progress_bar(index: ModuleIndex, iterable: cst.BaseExpression) -> c
     return iterable
 
 
-def _accumulators(loop: cst.For) -> dict[str, Accumulator]:
+def _progress_bars(index: ModuleIndex, region: Flat) -> dict[str, cst.BaseExpression]:
+    """``bar = tqdm(loader, ...)`` in a pass's region: bar name → what it iterates."""
+    bars: dict[str, cst.BaseExpression] = {}
+    for statement, _ in region:
+        small = only_small(statement)
+        if (
+            isinstance(small, cst.Assign)
+            and len(small.targets) == 1
+            and isinstance(small.targets[0].target, cst.Name)
+        ):
+            inner = _without_progress_bar(index, small.value, {})
+            if inner is not small.value:
+                bars[small.targets[0].target.value] = inner
+    return bars
+
+
+def _without_autocast(
+    index: ModuleIndex, loop: cst.For
+) -> tuple[list[cst.BaseStatement], dict[cst.BaseStatement, cst.With]]:
+    """Splice the bodies of ``with torch.autocast(...):`` blocks into a batch loop's body.
+
+    Lightning's precision flag autocasts a whole step, so the rules read the step's
+    statements without the block; the mixed-precision rule decides whether it maps.
+    """
+    body = list(loop.body.body) if isinstance(loop.body, cst.IndentedBlock) else []
+    out: list[cst.BaseStatement] = []
+    spliced: dict[cst.BaseStatement, cst.With] = {}
+    for statement in body:
+        if not _is_autocast_block(index, statement):
+            out.append(statement)
+            continue
+        assert isinstance(statement, cst.With) and isinstance(statement.body, cst.IndentedBlock)
+        inner = list(statement.body.body)
+        header = statement.body.header.comment
+        comments = [line for line in statement.leading_lines if line.comment]
+        comments += [cst.EmptyLine(comment=header)] if header else []
+        if comments:  # the block's comments stay with its first statement
+            first = inner[0].with_changes(leading_lines=[*comments, *inner[0].leading_lines])
+            index.origins[first] = index.origins.get(inner[0], inner[0])
+            inner[0] = first
+        out.extend(inner)
+        spliced.update((inside, statement) for inside in inner)
+    return out, spliced
+
+
+def _is_autocast_block(index: ModuleIndex, statement: cst.BaseStatement) -> bool:
+    if not isinstance(statement, cst.With) or len(statement.items) != 1:
+        return False
+    item = statement.items[0]
+    return (
+        isinstance(statement.body, cst.IndentedBlock)
+        and item.asname is None
+        and isinstance(item.item, cst.Call)
+        and index.imports.qualify(item.item.func) in AUTOCAST
+    )
+
+
+def _bar_name(loop: cst.For, bars: dict[str, cst.BaseExpression]) -> str | None:
+    """The progress bar a loop iterates, directly or through ``enumerate(bar)``."""
+    iterable = loop.iter
+    if isinstance(iterable, cst.Call) and dotted_name(iterable.func) == "enumerate":
+        iterable = iterable.args[0].value
+    name = dotted_name(iterable)
+    return name if name in bars else None
+
+
+def _accumulators(body: list[cst.BaseStatement]) -> dict[str, Accumulator]:
     found: dict[str, Accumulator] = {}
-    body = loop.body.body if isinstance(loop.body, cst.IndentedBlock) else []
     for line in body:
         small = only_small(line)
         if (
