@@ -16,11 +16,25 @@ from lightify.analyze.nodes import assigned_names
 from lightify.plan import Plan
 
 
-def bound_names(nodes: list[cst.CSTNode]) -> set[str]:
-    """Names the given code binds itself: assignment, loop and comprehension targets."""
+def bound_names(nodes: list[cst.CSTNode], own_scope_only: bool = False) -> set[str]:
+    """Names the given code binds itself: assignment, loop and comprehension targets.
+
+    ``own_scope_only`` leaves out what comprehensions, lambdas and nested functions
+    bind: the names that outlive the statements.
+    """
     found: set[str] = set()
 
     class _Targets(cst.CSTVisitor):
+        def visit_Lambda(self, node: cst.Lambda) -> bool:
+            return not own_scope_only
+
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+            return not own_scope_only
+
+        def visit_CompFor(self, node: cst.CompFor) -> None:
+            if not own_scope_only:
+                found.update(assigned_names(node.target))
+
         def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
             found.update(assigned_names(node.target))
 
@@ -31,9 +45,6 @@ def bound_names(nodes: list[cst.CSTNode]) -> set[str]:
             found.update(assigned_names(node.target))
 
         def visit_For(self, node: cst.For) -> None:
-            found.update(assigned_names(node.target))
-
-        def visit_CompFor(self, node: cst.CompFor) -> None:
             found.update(assigned_names(node.target))
 
         def visit_AsName(self, node: cst.AsName) -> None:

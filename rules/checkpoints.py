@@ -6,7 +6,7 @@ import libcst as cst
 
 from lightify.analyze.declines import Decline
 from lightify.analyze.facts import Kind
-from lightify.analyze.nodes import assigned_names, code, method_call, names_in
+from lightify.analyze.nodes import code, method_call, names_in
 from lightify.into_module import bound_names
 from lightify.lower import code_order
 from lightify.plan import Method
@@ -122,33 +122,7 @@ def _is_checkpointing(statement: cst.BaseStatement, lowering) -> bool:
 
 def _assigned(statements: list[cst.BaseStatement]) -> set[str]:
     """Names the statements assign themselves (comprehension and lambda variables aside)."""
-    found: set[str] = set()
-
-    class _Targets(cst.CSTVisitor):
-        def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
-            found.update(assigned_names(node.target))
-
-        def visit_AugAssign(self, node: cst.AugAssign) -> None:
-            found.update(assigned_names(node.target))
-
-        def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
-            found.update(assigned_names(node.target))
-
-        def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
-            found.update(assigned_names(node.target))
-
-        def visit_For(self, node: cst.For) -> None:
-            found.update(assigned_names(node.target))
-
-        def visit_Lambda(self, node: cst.Lambda) -> bool:
-            return False
-
-        def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-            return False
-
-    for statement in statements:
-        statement.visit(_Targets())
-    return found
+    return bound_names(list(statements), own_scope_only=True)
 
 
 def _is_pass(program, statement: cst.BaseStatement) -> bool:
