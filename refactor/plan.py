@@ -26,7 +26,6 @@ class Method:
     name: str
     params: str
     body: list[cst.BaseStatement]
-    docstring: str | None = None
 
 
 @dataclass

@@ -5,7 +5,14 @@ from __future__ import annotations
 import libcst as cst
 
 from lightify.analyze.declines import Decline
-from lightify.analyze.nodes import assigned_names, code, method_call, names_in, only_small
+from lightify.analyze.nodes import (
+    assigned_names,
+    code,
+    is_docstring,
+    method_call,
+    names_in,
+    only_small,
+)
 from lightify.rule import Example
 from lightify.rules.print_logging import is_bar_statement, is_print
 
@@ -78,7 +85,8 @@ def _result_names(statement) -> list[str]:
 
 
 def _check_train_function(lowering) -> None:
-    """Around the training loop only mode calls, display sums, prints and returns may stand."""
+    """Around the training loop only mode calls, display sums, prints, returns and the
+    function's docstring may stand."""
     train = lowering.program.train
     for statement in [*train.before, *train.after]:
         small = only_small(statement)
@@ -86,6 +94,7 @@ def _check_train_function(lowering) -> None:
             is_print(statement)
             or isinstance(small, cst.Return)
             or is_bar_statement(statement, train)
+            or is_docstring(statement)  # becomes training_step's docstring
         ):
             continue
         found = method_call(statement)

@@ -12,6 +12,7 @@ from lightify.analyze.nodes import (
     assigned_names,
     code,
     dotted_name,
+    leading_docstring,
     method_call,
     names_in,
     only_small,
@@ -385,7 +386,8 @@ def _stage(lowering, found: Pass, stage: str, prefix: str) -> None:
         body.append(_log_line(metrics[acc.name], acc, found))
     _check_after(lowering, found)
     moved = lowering.move(body, local - set(found.accumulators), extra)
-    plan.add_method(Method(f"{stage}_step", "self, batch, batch_idx", moved))
+    docstring = leading_docstring(found.before)
+    plan.add_method(Method(f"{stage}_step", "self, batch, batch_idx", [*docstring, *moved]))
 
 
 def _step_body(found: Pass, metrics: dict[str, Metric], body) -> list[cst.BaseStatement]:
@@ -630,7 +632,8 @@ def _exact(lowering, found: Pass, stage: str, prefix: str, decision: str, local,
             )
         )
     moved = lowering.move(body, local - accumulators, {**extra, **as_self})
-    plan.add_method(Method(f"{stage}_step", "self, batch, batch_idx", moved))
+    docstring = leading_docstring(found.before)
+    plan.add_method(Method(f"{stage}_step", "self, batch, batch_idx", [*docstring, *moved]))
     _check_after(lowering, found)
     finish = [
         s for s in found.after if not _is_print(s) and not isinstance(only_small(s), cst.Return)

@@ -6,7 +6,7 @@ import libcst as cst
 
 from lightify.analyze.declines import Decline
 from lightify.analyze.facts import Kind
-from lightify.analyze.nodes import method_call, stmt
+from lightify.analyze.nodes import leading_docstring, method_call, stmt
 from lightify.plan import Method
 from lightify.rule import Example
 
@@ -104,7 +104,10 @@ def build(lowering) -> None:
     statements = [*unpack_batch(found.target), *body]
     _check_carried(found, statements)
     moved = lowering.move(statements, local, _index_alias(found))
-    lowering.plan.add_method(Method("training_step", "self, batch, batch_idx", [*moved, *tail]))
+    docstring = leading_docstring(found.before)
+    lowering.plan.add_method(
+        Method("training_step", "self, batch, batch_idx", [*docstring, *moved, *tail])
+    )
     lowering.note(
         CODE,
         f"training loop can be converted: {lowering.plan.class_name} and a Trainer",

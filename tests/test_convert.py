@@ -101,3 +101,23 @@ def test_a_form_feed_indented_module_still_gets_a_nested_class() -> None:
         result.converted
     )
     compile(result.converted, "train.py", "exec")
+
+
+def test_a_per_epoch_functions_docstring_documents_its_step() -> None:
+    source = (
+        HEAD
+        + "\n\ndef train_epoch():\n"
+        + '    """One pass over the data."""\n'
+        + "    for x, y in loader:\n"
+        + "        optimizer.zero_grad()\n"
+        + "        loss = F.cross_entropy(model(x), y)\n"
+        + "        loss.backward()\n"
+        + "        optimizer.step()\n"
+        + "\n\nfor epoch in range(2):\n"
+        + "    train_epoch()\n"
+    )
+    result = convert_source(source, "train.py")
+    assert (
+        '    def training_step(self, batch, batch_idx):\n        """One pass over the data."""\n'
+        in (result.converted)
+    )

@@ -61,6 +61,20 @@ def only_small(line: cst.CSTNode) -> cst.BaseSmallStatement | None:
     return None
 
 
+def is_docstring(statement: cst.CSTNode) -> bool:
+    """A bare string statement: documentation, not code."""
+    small = only_small(statement)
+    return isinstance(small, cst.Expr) and isinstance(
+        small.value, cst.SimpleString | cst.ConcatenatedString
+    )
+
+
+def leading_docstring(statements: list[cst.BaseStatement]) -> list[cst.BaseStatement]:
+    """The docstring that opens ``statements`` (a per-epoch function's), as a list of 0 or 1:
+    it documents the step method the function's loop becomes."""
+    return statements[:1] if statements and is_docstring(statements[0]) else []
+
+
 def call_of(node: cst.CSTNode) -> cst.Call | None:
     """The call of an expression statement ``f(...)``, else None."""
     small = only_small(node)
