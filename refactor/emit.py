@@ -15,9 +15,11 @@ from lightify.plan import Method, Plan
 from lightify.wrap import LINE_LENGTH, wrap_call, wrap_statement
 
 METHOD_ORDER = (
+    "on_train_epoch_start",
     "training_step",
     "on_validation_model_eval",
     "on_validation_model_train",
+    "on_validation_model_zero_grad",
     "on_validation_epoch_start",
     "validation_step",
     "on_validation_epoch_end",

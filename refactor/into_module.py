@@ -116,6 +116,7 @@ class IntoModule(cst.CSTTransformer):
             start = self.program.epoch.start
             if start is None or (isinstance(start, cst.Integer) and start.value == "0"):
                 return _self("current_epoch")
+            start = start.visit(self)  # `args.start_epoch` is a hyperparameter too
             return cst.BinaryOperation(_self("current_epoch"), cst.Add(), start)
         binding = self.program.bindings.get(name)
         if binding is None:

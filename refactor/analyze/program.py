@@ -599,7 +599,15 @@ def _called_function(index: ModuleIndex, statement: cst.BaseStatement) -> cst.Fu
 
 
 def _has_loader_loop(function: cst.FunctionDef) -> bool:
-    return any(isinstance(s, cst.For | cst.With) for s in function.body.body)
+    return any(
+        isinstance(s, cst.With) or (isinstance(s, cst.For) and not iterates_param_groups(s))
+        for s in function.body.body
+    )
+
+
+def iterates_param_groups(loop: cst.For) -> bool:
+    """``for group in optimizer.param_groups``: sets learning rates, it is not a pass over data."""
+    return isinstance(loop.iter, cst.Attribute) and loop.iter.attr.value == "param_groups"
 
 
 def _result_names(statement: cst.BaseStatement) -> list[str]:
