@@ -6,6 +6,7 @@ import libcst as cst
 
 from lightify.analyze.declines import Decline
 from lightify.analyze.program import find_program
+from lightify.analyze.specialize import check_copies_removed, specialize, with_original_names
 from lightify.analyze.tree import ModuleIndex, index_module
 from lightify.api import Conversion
 from lightify.diagnostics import Finding, ParseFailure
@@ -37,13 +38,17 @@ def convert_module(source: str, path: str = "<string>", target: str = "lightning
     index = index_module(module)
     if any(index.imports.imports_module(package) for package in LIGHTNING_PACKAGES):
         return Conversion(source, source, ())
+    copies: dict[str, cst.FunctionDef] = {}
     try:
+        index, copies = specialize(index)  # run_epoch(..., optimizer=None): one copy per role
         program = find_program(index)
         if program is None:
             return Conversion(source, source, ())
         plan = Lowering(index, program, path).run()
         new_module = emit(index, program, plan, target)
+        check_copies_removed(new_module, copies)
     except Decline as decline:
+        decline = with_original_names(decline, copies)
         return Conversion(source, source, (_finding(index, path, decline),))
     converted = new_module.code
     try:

@@ -72,10 +72,13 @@ class _ProgramFinder:
         index = self.index
         function = index.enclosing_function(self.batch_loop)
         if function is not None and function not in index.functions.values():
+            classes = [a for a in index.ancestors(function) if isinstance(a, cst.ClassDef)]
+            name = function.name.value
+            where = f"`{classes[0].name.value}.{name}`" if classes else f"nested `{name}`"
             raise Decline(
                 "LFY404",
-                "the training loop is in a method of a class (a hand-written trainer); "
-                "lightify converts loops in functions or at module level",
+                f"the training loop is in {where} (a hand-written trainer); lightify converts "
+                "loops at module level or in module-level functions, not state kept on `self`",
                 self.batch_loop,
             )
         epoch_node = self._enclosing_for(self.batch_loop, stop=function)
