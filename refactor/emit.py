@@ -59,7 +59,8 @@ def emit(index: ModuleIndex, program: Program, plan: Plan, target: str) -> cst.M
     replaced[program.epoch.node] = replacement
     if program.test_call is not None:
         replaced[program.test_call] = _test_code(program, plan, names)
-    module = index.module.visit(_Rewrite(replaced, plan.removed, plan.moved))
+    rewrite = _Rewrite(replaced, plan.removed, plan.moved, plan.signatures)
+    module = index.module.visit(rewrite)
     module = _drop_unused(module, {*functions, *plan.removable})
     module = _insert_class(module, lit_class)
     module = _drop_dead_imports(module, _used_names(index.module))
@@ -186,10 +187,24 @@ def _test_code(program: Program, plan: Plan, names: dict[str, str]) -> list:
 class _Rewrite(cst.CSTTransformer):
     """Apply removals and replacements block by block, carrying removed comments forward."""
 
-    def __init__(self, replaced: dict, removed: set, moved: frozenset | set = frozenset()) -> None:
+    def __init__(
+        self,
+        replaced: dict,
+        removed: set,
+        moved: frozenset | set = frozenset(),
+        signatures: dict | None = None,
+    ) -> None:
         self.replaced = replaced
         self.removed = removed
         self.moved = moved
+        self.signatures = signatures or {}
+
+    def leave_FunctionDef(
+        self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef
+    ) -> cst.FunctionDef:
+        """A function whose parameters a rule changed (a spawned worker loses its rank)."""
+        params = self.signatures.get(original_node)
+        return updated_node if params is None else updated_node.with_changes(params=params)
 
     def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
         return updated_node.with_changes(body=self._block(original_node.body, updated_node.body))

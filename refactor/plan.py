@@ -42,6 +42,7 @@ class Plan:
     moved: set[cst.CSTNode] = field(default_factory=set)  # now in the class, with their comments
     removable: set[cst.CSTNode] = field(default_factory=set)  # removed when nothing uses them
     replaced: dict[cst.CSTNode, cst.CSTNode] = field(default_factory=dict)
+    signatures: dict[cst.FunctionDef, cst.Parameters] = field(default_factory=dict)  # new params
     after_fit: list[cst.BaseStatement] = field(default_factory=list)
     test_loader: str | None = None
     train_loader: str = ""

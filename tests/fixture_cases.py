@@ -33,6 +33,12 @@ class Case:
         return [[], *(line.split() for line in lines if line.strip())]
 
     @property
+    def multiprocess(self) -> bool:
+        """Trains in processes it starts (mp.spawn, DDP): the capture harness does not follow
+        them, so tests/test_distributed.py compares these runs instead."""
+        return (self.folder / "multiprocess.txt").exists()
+
+    @property
     def converts(self) -> bool:
         return self.before.read_text() != self.after.read_text()
 
