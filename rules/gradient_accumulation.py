@@ -6,7 +6,8 @@ import libcst as cst
 
 from lightify.analyze.declines import Decline
 from lightify.analyze.facts import Kind
-from lightify.analyze.nodes import code, method_call, names_in
+from lightify.analyze.nodes import call_of, code, method_call, names_in, stmt
+from lightify.plan import Method
 from lightify.rule import Example
 
 CODE = "LFY005"
@@ -23,22 +24,28 @@ the last batch of the epoch:
         optimizer.zero_grad()
 
 into `L.Trainer(accumulate_grad_batches=N)` with the undivided loss returned by
-`training_step`. Reports every other update schedule (a step only on full windows,
-no division, several backward() calls, a conditional step) and leaves the loop as
-it is.
+`training_step`. Every other conditional step (a step only on full windows, no
+division, zero_grad elsewhere too, another condition) becomes manual optimization
+(LFY001's machinery): `self.manual_backward(loss)`, then the script's own `if`,
+with `i` → `batch_idx`, around `optimizer.step()` and `optimizer.zero_grad()`.
+The finding says which form was chosen and why.
 
 ## Why
 Lightning's `accumulate_grad_batches=N` divides the loss returned by
 `training_step` by N, zeroes the gradients at the start of every window and steps
 when a window is full *and on the last batch of every epoch*. A raw
 `(i + 1) % N == 0` loop does not step on a partial last window: its gradients
-carry over into the next epoch, which Lightning never does, so mapping it would
-change every later update. Those loops need manual optimization, which lightify
-does not write yet.
+carry over into the next epoch, which the flag never does. Under manual
+optimization Lightning neither zeroes gradients at an epoch's start nor steps on
+its own, so the script's schedule runs as written; lightify overrides
+`on_validation_model_zero_grad` (Lightning clears gradients before validation)
+so the carried window survives the validation pass, and steps a per-epoch
+scheduler in `on_train_epoch_end` (after validation, as in the script), since
+Lightning steps no scheduler under manual optimization.
 
 ## Example
 ```python
-loss = F.cross_entropy(model(x), y) / 4
+loss = F.cross_entropy(model(x), y)
 loss.backward()
 if (i + 1) % 4 == 0:
     optimizer.step()
@@ -47,13 +54,28 @@ if (i + 1) % 4 == 0:
 
 ## Use instead
 ```python
-L.Trainer(accumulate_grad_batches=4)  # when the script also steps on the last batch
+L.Trainer(accumulate_grad_batches=4)  # only when the script divides and steps on the last batch
 ```
-or manual optimization that repeats the script's schedule.
+or, as here, manual optimization that repeats the script's schedule:
+```python
+def training_step(self, batch, batch_idx):
+    optimizer = self.optimizers()
+    x, y = batch
+    loss = F.cross_entropy(self.model(x), y)
+    self.manual_backward(loss)
+    if (batch_idx + 1) % 4 == 0:
+        optimizer.step()
+        optimizer.zero_grad()
+
+def on_validation_model_zero_grad(self):
+    pass  # keep the window's gradients: the script does not clear them
+```
 
 ## Fix safety
-Safe: converted only for the exact schedule above, with the division by the same N
-right before backward(). Anything else is left unchanged, with this finding.
+Safe: the flag only for the exact schedule above, with the division by the same N
+right before backward(); manual optimization keeps every statement in its place.
+Left as it is: a loop that never calls zero_grad(), and what LFY001 declines under
+manual optimization (backward() under a condition, LBFGS, mixed precision).
 """
 
 
@@ -77,34 +99,106 @@ def is_window_step(statement: cst.CSTNode, lowering) -> bool:
     )
 
 
+def guarded(statement: cst.CSTNode) -> list[cst.BaseStatement]:
+    """The body of an ``if <condition>:`` without ``else``; nothing for any other statement."""
+    if (
+        isinstance(statement, cst.If)
+        and statement.orelse is None
+        and isinstance(statement.body, cst.IndentedBlock)
+    ):
+        return list(statement.body.body)
+    return []
+
+
+def _calls(statements: list[cst.BaseStatement], lowering, method: str) -> bool:
+    """Whether one of the statements is ``optimizer.<method>()`` (or ``model.zero_grad()``)."""
+    kinds = (Kind.OPTIMIZER, Kind.MODULE) if method == "zero_grad" else (Kind.OPTIMIZER,)
+    bindings = lowering.program.bindings
+    return any(
+        (found := method_call(line)) is not None
+        and found[1] == method
+        and (binding := bindings.get(found[0])) is not None
+        and binding.kind in kinds
+        for line in statements
+    )
+
+
+def manual_window(lowering) -> tuple[cst.If, str] | None:
+    """The batch loop's conditional optimizer step and why accumulate_grad_batches cannot
+    reproduce it (manual optimization then runs the script's own schedule); None when the
+    loop steps unconditionally or the flag is exact."""
+    found = lowering.program.train
+    windows = [
+        s for s in found.body if isinstance(s, cst.If) and _calls(guarded(s), lowering, "step")
+    ]
+    if not windows:
+        return None
+    window = windows[0]
+    why = _why_not_flag(window, windows, lowering)
+    return None if why is None else (window, why)
+
+
+def _why_not_flag(window: cst.If, windows: list[cst.If], lowering) -> str | None:
+    found = lowering.program.train
+    if len(windows) > 1:
+        return "the loop steps the optimizer under several conditions"
+    if not is_window_step(window, lowering):
+        return f"`if {code(window.test)}:` holds more than optimizer.step() and zero_grad()"
+    shape = _window(window.test, found.index, found.index_start, found.loader)
+    if shape is None:
+        return f"`{code(window.test)}` is no accumulate_grad_batches window"
+    size, on_last_batch = shape
+    if not on_last_batch:
+        return (
+            "the script steps on full windows only, so a partial last window carries its "
+            "gradients into the next epoch, while accumulate_grad_batches steps on the last "
+            "batch of every epoch"
+        )
+    if names_in(size) & lowering.locals_of(found):
+        return "the window size changes inside the loop"
+    if not _divides(found, size):
+        return (
+            f"the loss is not divided by {code(size)} before backward(), while "
+            "accumulate_grad_batches divides it"
+        )
+    if any(s is not window and _calls([s, *guarded(s)], lowering, "zero_grad") for s in found.body):
+        return "zero_grad() also runs outside the window"
+    return None
+
+
+def check(lowering) -> None:
+    """Accumulation the flag cannot express is manual optimization (LFY001 switched to it):
+    say why, and keep the gradients the window carries over validation."""
+    manual = manual_window(lowering)
+    if manual is None or not lowering.plan.manual_optimization:
+        return
+    window, why = manual
+    lowering.note(
+        CODE,
+        f"gradient accumulation under `if {code(window.test)}:` becomes manual optimization "
+        f"with the script's own condition, not accumulate_grad_batches: {why}",
+        window,
+    )
+    if lowering.program.validation is not None:
+        lowering.plan.add_method(
+            Method(
+                "on_validation_model_zero_grad",
+                "self",
+                [stmt("pass  # keep the window's gradients: the script does not clear them")],
+            )
+        )
+
+
 def step(statement: cst.BaseStatement, builder) -> bool:
     """Claim the window's step; the loss division becomes Lightning's own."""
     lowering = builder.lowering
-    if not is_window_step(statement, lowering):
+    if lowering.plan.manual_optimization or not is_window_step(statement, lowering):
         return False
     if builder.phase != "backward":
         raise Decline(CODE, "optimizer.step() under a condition before backward()", statement)
     found = builder.found
-    window = _window(statement.test, found.index, found.index_start, found.loader)
-    if window is None:
-        raise Decline(
-            CODE,
-            f"optimizer.step() runs when `{code(statement.test)}`, which is not an "
-            "accumulation window lightify recognises; the loop is left as it is",
-            statement,
-        )
-    size, on_last_batch = window
-    if not on_last_batch:
-        raise Decline(
-            CODE,
-            "gradient accumulation that steps only on full windows: a partial last window "
-            "carries its gradients into the next epoch, while accumulate_grad_batches steps "
-            "on the last batch; not converted (add `or (i + 1) == len(loader)` if that is "
-            "what you meant)",
-            statement,
-        )
-    if names_in(size) & lowering.locals_of(found):
-        raise Decline(CODE, "the accumulation window changes inside the loop", statement)
+    # the exact accumulate_grad_batches form: manual_window found nothing it cannot express
+    size, _ = _window(statement.test, found.index, found.index_start, found.loader)
     _undivide(builder, size, statement)
     builder.phase = "stepped"
     lowering.zero_grad_seen = True
@@ -184,7 +278,7 @@ def _undivide(builder, size: cst.BaseExpression, window: cst.If) -> None:
             assigned = _assignment(builder.out[position], loss.value)
             if assigned is None:
                 continue
-            if _divided_by(assigned.value, size) and _read_once(builder, loss.value):
+            if _divided_by(assigned.value, size) and _read_once(builder.found, loss.value):
                 line = builder.out[position]
                 builder.out[position] = line.with_changes(
                     body=[assigned.with_changes(value=assigned.value.left)]
@@ -221,11 +315,30 @@ def _assignment(line: cst.BaseStatement, name: str) -> cst.Assign | None:
     return None
 
 
-def _read_once(builder, name: str) -> bool:
+def _read_once(found, name: str) -> bool:
     """The divided loss is read by backward() alone: the assignment is its only writer
     and no other statement of the loop mentions it."""
-    mentions = [line for line in builder.found.body if name in names_in(line)]
+    mentions = [line for line in found.body if name in names_in(line)]
     return len(mentions) == 2  # the assignment and ``loss.backward()``
+
+
+def _divides(found, size: cst.BaseExpression) -> bool:
+    """Whether backward() gets the loss divided by N, directly or through a name only it reads."""
+    for statement in found.body:
+        call = call_of(statement)
+        if call is None or not isinstance(call.func, cst.Attribute):
+            continue
+        if call.func.attr.value != "backward":
+            continue
+        loss = call.func.value.with_changes(lpar=[], rpar=[])
+        if isinstance(loss, cst.Name) and _read_once(found, loss.value):
+            return any(
+                (assigned := _assignment(line, loss.value)) is not None
+                and _divided_by(assigned.value, size)
+                for line in found.body
+            )
+        return _divided_by(loss, size)
+    return False
 
 
 EXAMPLES = [
@@ -248,8 +361,43 @@ for epoch in range(2):
             optimizer.step()
             optimizer.zero_grad()
 """,
-        after=None,
-        codes=("LFY005",),
+        after="""\
+import lightning as L
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+
+class LitModel(L.LightningModule):
+    def __init__(self, model):
+        super().__init__()
+        self.automatic_optimization = False
+        self.save_hyperparameters(ignore=["model"])
+        self.model = model
+
+    def training_step(self, batch, batch_idx):
+        optimizer = self.optimizers()
+        x, y = batch
+        loss = F.cross_entropy(self.model(x), y) / 4
+        self.manual_backward(loss)
+        if (batch_idx + 1) % 4 == 0:
+            optimizer.step()
+            optimizer.zero_grad()
+        self.log("loss", loss)
+
+    def configure_optimizers(self):
+        optimizer = torch.optim.SGD(self.model.parameters(), lr=0.1)
+        return optimizer
+
+
+data = TensorDataset(torch.randn(64, 4), torch.randint(0, 2, (64,)))
+loader = DataLoader(data, batch_size=16, shuffle=True)
+model = nn.Linear(4, 2)
+trainer = L.Trainer(max_epochs=2, accelerator="cpu", devices=1)
+trainer.fit(LitModel(model), loader)
+""",
+        codes=("LFY005", "LFY400"),
     ),
     Example(
         before="""\
@@ -323,9 +471,7 @@ for epoch in range(2):
     for i, (x, y) in enumerate(loader):
         loss = F.cross_entropy(model(x), y)
         loss.backward()
-        if (i + 1) % 4 == 0 or (i + 1) == len(loader):
-            optimizer.step()
-            optimizer.zero_grad()
+        optimizer.step()
 """,
         after=None,
         codes=("LFY005",),

@@ -6,7 +6,7 @@ import libcst as cst
 
 from lightify.analyze.declines import Decline
 from lightify.analyze.facts import Binding, Kind
-from lightify.analyze.nodes import names_in, only_small
+from lightify.analyze.nodes import call_of, names_in, only_small, stmt
 from lightify.into_module import bound_names
 from lightify.plan import Method
 from lightify.rule import Example
@@ -39,9 +39,16 @@ def configure_optimizers(self):
     return optimizer
 ```
 
+A loop without any optimizer that updates the parameters itself after backward()
+(`with torch.no_grad(): for p in model.parameters(): p -= lr * p.grad`, then
+`model.zero_grad()`) becomes manual optimization that keeps those statements
+(`model` → `self.model`), and `configure_optimizers` returns None, which Lightning
+accepts with a warning ("this fit will run with no optimizer").
+
 ## Fix safety
 Safe. Declined (LFY201) when the optimizer is used outside the training loop,
-for example saved with `optimizer.state_dict()`.
+for example saved with `optimizer.state_dict()`, or when the loop has neither an
+optimizer nor updates of its own.
 """
 
 
@@ -50,10 +57,46 @@ def optimizer_binding(program) -> Binding:
     return found[0]
 
 
+def updated_by_hand(lowering) -> cst.BaseStatement | None:
+    """The first statement after backward() that reads gradients (``p -= lr * p.grad``): a
+    loop without an optimizer that updates its parameters itself."""
+    backward = False
+    for statement in lowering.program.train.body:
+        call = call_of(statement)
+        if isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute):
+            backward |= call.func.attr.value == "backward"
+        if backward and _reads_grad(statement):
+            return statement
+    return None
+
+
+def _reads_grad(node: cst.CSTNode) -> bool:
+    class _Grad(cst.CSTVisitor):
+        hit = False
+
+        def visit_Attribute(self, node: cst.Attribute) -> None:
+            _Grad.hit |= node.attr.value == "grad"
+
+    node.visit(_Grad())
+    return _Grad.hit
+
+
 def build(lowering) -> None:
-    """Several optimizers (manual optimization) are returned in the order the script made them."""
+    """Several optimizers (manual optimization) are returned in the order the script made them;
+    none (updates written by hand) is ``return None``, which Lightning accepts with a warning."""
     program = lowering.program
     optimizers = [b for b in program.bindings.values() if b.kind is Kind.OPTIMIZER]
+    if not optimizers:
+        lowering.plan.add_method(
+            Method("configure_optimizers", "self", [stmt("return None  # updated by hand")])
+        )
+        lowering.note(
+            CODE,
+            "no torch.optim optimizer: the loop's own parameter updates stay in training_step "
+            "under manual optimization and configure_optimizers returns None",
+            updated_by_hand(lowering),
+        )
+        return
     lines: list[cst.SimpleStatementLine] = []
     for optimizer in optimizers:
         for line in [*_parameter_statements(program, optimizer), optimizer.line]:
@@ -127,7 +170,7 @@ def _computed(value: cst.BaseExpression, program) -> bool:
 
 def check(lowering) -> None:
     optimizers = [b for b in lowering.program.bindings.values() if b.kind is Kind.OPTIMIZER]
-    if not optimizers:
+    if not optimizers and not lowering.plan.manual_optimization:
         raise Decline(
             "LFY201",
             "no `torch.optim` optimizer is created in the program's scope; lightify needs "
@@ -197,5 +240,61 @@ trainer = L.Trainer(max_epochs=2, accelerator="cpu", devices=1)
 trainer.fit(LitModel(encoder, head), loader)
 """,
         codes=("LFY400",),
+    ),
+    Example(
+        before="""\
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+data = TensorDataset(torch.randn(64, 4), torch.randint(0, 2, (64,)))
+loader = DataLoader(data, batch_size=16, shuffle=True)
+model = nn.Linear(4, 2)
+for epoch in range(2):
+    for x, y in loader:
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(p.grad, alpha=-0.1)
+        model.zero_grad()
+""",
+        after="""\
+import lightning as L
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+
+class LitModel(L.LightningModule):
+    def __init__(self, model):
+        super().__init__()
+        self.automatic_optimization = False
+        self.save_hyperparameters(ignore=["model"])
+        self.model = model
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        loss = F.cross_entropy(self.model(x), y)
+        self.manual_backward(loss)
+        with torch.no_grad():
+            for p in self.model.parameters():
+                p.add_(p.grad, alpha=-0.1)
+        self.model.zero_grad()
+        self.log("loss", loss)
+
+    def configure_optimizers(self):
+        return None  # updated by hand
+
+
+data = TensorDataset(torch.randn(64, 4), torch.randint(0, 2, (64,)))
+loader = DataLoader(data, batch_size=16, shuffle=True)
+model = nn.Linear(4, 2)
+trainer = L.Trainer(max_epochs=2, accelerator="cpu", devices=1)
+trainer.fit(LitModel(model), loader)
+""",
+        codes=("LFY201", "LFY400"),
     ),
 ]

@@ -6,9 +6,10 @@ import libcst as cst
 
 from lightify.analyze.declines import Decline
 from lightify.analyze.facts import Binding, Kind
-from lightify.analyze.nodes import code, method_call
+from lightify.analyze.nodes import code, method_call, names_in, stmt
 from lightify.plan import Method
 from lightify.rule import Example
+from lightify.rules.several_optimizers import stepped_schedulers
 
 CODE = "LFY202"
 SUMMARY = "The scheduler moves into configure_optimizers with the interval the script stepped it at"
@@ -82,6 +83,9 @@ def build(lowering) -> None:
         return
     epoch_steps = _steps_of(program, scheduler.name)
     interval = lowering.scheduler_interval
+    manual = lowering.plan.manual_optimization
+    if manual:  # training_step steps it where the batch loop did (rules/several_optimizers.py)
+        interval = "step" if scheduler.name in stepped_schedulers(lowering) else None
     if (interval and epoch_steps) or len(epoch_steps) > 1:
         raise Decline(CODE, "the scheduler is stepped in more than one place", scheduler.line)
     method = lowering.plan.methods["configure_optimizers"]
@@ -90,6 +94,13 @@ def build(lowering) -> None:
     if epoch_steps:
         lowering.claimed.add(epoch_steps[0])
         args = method_call(epoch_steps[0])[2].args
+        if args and manual:
+            raise Decline(
+                CODE,
+                f"`{scheduler.name}` is stepped with a metric under manual optimization; "
+                "lightify steps such schedulers only under automatic optimization",
+                epoch_steps[0],
+            )
         if args:
             entry["monitor"] = _plateau(lowering, args[0].value, epoch_steps[0])
     elif interval is None:
@@ -103,14 +114,22 @@ def build(lowering) -> None:
         )
     from lightify.rules.optimizer import _hoist_arguments
 
-    local = {scheduler.name, optimizer}
+    local = {scheduler.name, *names_in(method.body[-1])}  # the optimizers it returns
     moved = lowering.move([_hoist_arguments(scheduler.line, lowering, program)], local)
     lowering.plan.moved.add(scheduler.line)
     fields = ", ".join(
         f'"{key}": {value}' if key == "scheduler" else f'"{key}": "{value}"'
         for key, value in entry.items()
     )
-    ret = cst.parse_statement(f'return {{"optimizer": {optimizer}, "lr_scheduler": {{{fields}}}}}')
+    if manual:  # Lightning steps no scheduler under manual optimization: the module does
+        ret = cst.parse_statement(f"return [{optimizer}], [{scheduler.name}]")
+    else:
+        ret = cst.parse_statement(
+            f'return {{"optimizer": {optimizer}, "lr_scheduler": {{{fields}}}}}'
+        )
+    if manual and epoch_steps:  # on_train_epoch_end runs after validation, as in the script
+        step = stmt("self.lr_schedulers().step()")
+        lowering.plan.add_method(Method("on_train_epoch_end", "self", [step]))
     method.body[-1:] = [*moved, ret]
 
 

@@ -6,10 +6,12 @@ import libcst as cst
 
 from lightify.analyze.declines import Decline
 from lightify.analyze.facts import Binding, Kind
-from lightify.analyze.nodes import call_of, code, dotted_name, stmt
+from lightify.analyze.nodes import call_of, code, dotted_name, method_call, stmt
 from lightify.plan import Method
 from lightify.rule import Example
+from lightify.rules.gradient_accumulation import guarded, manual_window
 from lightify.rules.gradient_clipping import APIS as CLIPPING
+from lightify.rules.optimizer import updated_by_hand
 from lightify.rules.training_step import _check_carried, _index_alias, unpack_batch
 
 CODE = "LFY001"
@@ -84,12 +86,19 @@ class LitDiscriminator(L.LightningModule):
         return optD, optG
 ```
 
+The same machinery serves one optimizer stepped under a condition that
+`accumulate_grad_batches` cannot express (LFY005) and parameters updated by hand
+without an optimizer (LFY201). A scheduler stepped per epoch is stepped by
+`self.lr_schedulers().step()` in `on_train_epoch_end` (Lightning steps none under
+manual optimization; the hook runs after validation, as in the script); one stepped
+in the batch loop stays where it is, taken from `self.lr_schedulers()`.
+
 ## Fix safety
-Safe: applied only when every backward, step and zero_grad is a statement of
-the batch loop itself. Left as it is, with the reason: an optimizer created
-inside the loop, a closure-based optimizer (LBFGS, `step(closure)`), an
-optimizer chosen at run time or stepped under a condition, a learning-rate
-scheduler, or mixed precision together with several optimizers.
+Safe: applied only when every backward is a statement of the batch loop itself and
+every step and zero_grad a statement of it or of an `if` in it. Left as it is, with
+the reason: an optimizer created inside the loop, a closure-based optimizer (LBFGS,
+`step(closure)`), an optimizer chosen at run time, a scheduler stepped with a
+metric (ReduceLROnPlateau), or mixed precision.
 """
 
 STEPPED = frozenset({"backward", "step", "zero_grad"})
@@ -101,46 +110,44 @@ def optimizers(program) -> list[Binding]:
 
 
 def check(lowering) -> None:
-    """Decline what manual optimization cannot reproduce exactly; else switch to it."""
+    """Switch to manual optimization for several optimizers, or for a conditional step that
+    accumulate_grad_batches cannot express (LFY005); decline what it cannot reproduce exactly."""
     program = lowering.program
     _created_in_loop(lowering)
     found = optimizers(program)
-    if len(found) < 2:
-        return
     names = ", ".join(f"`{b.name}`" for b in found)
+    if len(found) > 1:
+        what = f"several optimizers ({names})"
+    elif manual_window(lowering) is not None:
+        what = f"a conditional step of {names}"
+    elif not found and updated_by_hand(lowering) is not None:
+        what = "parameter updates written by hand"
+    else:
+        return
     for binding in found:
         if binding.callee == "torch.optim.LBFGS":
             raise Decline(
                 CODE,
                 f"`{binding.name}` is LBFGS, whose step(closure) re-evaluates the loss; "
-                f"lightify converts several optimizers ({names}) only without closures",
+                f"lightify converts {what} only without closures",
                 binding.line,
             )
     for binding in program.bindings.values():
-        if binding.kind is Kind.SCHEDULER:
-            raise Decline(
-                CODE,
-                f"the learning-rate scheduler `{binding.name}` with several optimizers "
-                f"({names}): manual optimization does not step schedulers and lightify does "
-                "not yet step them itself; the loop is left as it is",
-                binding.line,
-            )
         if binding.callee is not None and binding.callee.endswith("GradScaler"):
             raise Decline(
                 CODE,
-                f"mixed precision (`{binding.name}`) with several optimizers ({names}) is "
-                "not converted; the loop is left as it is",
+                f"mixed precision (`{binding.name}`) with {what} is not converted; the loop "
+                "is left as it is",
                 binding.line,
             )
     if program.train.autocast:
         raise Decline(
             CODE,
-            f"autocast with several optimizers ({names}) is not converted; the loop is "
-            "left as it is",
+            f"autocast with {what} is not converted; the loop is left as it is",
             next(iter(program.train.autocast.values())),
         )
     for statement in program.train.body:
-        _check_calls(statement, lowering, names)
+        _check_calls(statement, lowering, what)
     lowering.plan.manual_optimization = True
 
 
@@ -166,10 +173,17 @@ def _created_in_loop(lowering) -> None:
         statement.visit(_Optimizers())
 
 
-def _check_calls(statement: cst.BaseStatement, lowering, names: str) -> None:
-    """backward/step/zero_grad: statements of the batch loop itself, on known optimizers."""
+def _check_calls(statement: cst.BaseStatement, lowering, what: str) -> None:
+    """backward/step/zero_grad: statements of the batch loop itself, on known optimizers;
+    step and zero_grad may also be statements of an ``if`` of the batch loop (the script's
+    condition is kept; manual_backward replaces only backward() calls of the loop itself)."""
     bindings = lowering.program.bindings
-    top = call_of(statement)
+    tops = {call_of(statement)} | {
+        call
+        for line in guarded(statement)
+        if (call := call_of(line)) is not None
+        and not (isinstance(call.func, cst.Attribute) and call.func.attr.value == "backward")
+    }
 
     class _Calls(cst.CSTVisitor):
         def visit_Call(self, node: cst.Call) -> None:
@@ -180,27 +194,29 @@ def _check_calls(statement: cst.BaseStatement, lowering, names: str) -> None:
             binding = bindings.get(receiver.split(".")[0])
             kind = binding.kind if binding is not None else None
             known = method == "backward" or kind is Kind.OPTIMIZER
-            if not known and not (method == "zero_grad" and kind is Kind.MODULE):
+            known |= method == "zero_grad" and kind is Kind.MODULE
+            known |= method == "step" and kind is Kind.SCHEDULER
+            if not known:
                 raise Decline(
                     CODE,
                     f"`{code(node)}`: `{code(node.func.value)}` is none of the optimizers "
-                    f"the script creates ({names}) but one chosen at run time; lightify "
-                    "converts calls on the optimizers by name",
+                    f"the script creates but one chosen at run time; lightify converts "
+                    f"{what} called on the optimizers by name",
                     node,
                 )
-            if node is not top:
+            if node not in tops:
                 raise Decline(
                     CODE,
-                    f"`{code(node)}` runs under a condition or inside another statement; with "
-                    f"several optimizers ({names}) lightify converts backward, step and "
-                    "zero_grad calls that are statements of the batch loop",
+                    f"`{code(node)}` runs inside another statement; with {what} lightify "
+                    "converts backward() calls that are statements of the batch loop, and "
+                    "step and zero_grad calls that are statements of it or of an `if` in it",
                     node,
                 )
             if method == "step" and node.args:
                 raise Decline(
                     CODE,
                     f"`{code(node)}` passes a closure or arguments to step(); lightify "
-                    f"converts several optimizers ({names}) stepped without arguments",
+                    f"converts {what} stepped without arguments",
                     node,
                 )
 
@@ -253,10 +269,15 @@ def build(lowering) -> None:
         and call.func.attr.value == "backward"
         and isinstance(call.func.value, cst.Name)
     ]
-    statements = [stmt(f"{', '.join(names)} = self.optimizers()"), *unpack_batch(found.target)]
-    statements += body
+    schedulers = stepped_schedulers(lowering)
+    taken = [
+        stmt(f"{', '.join(bound)} = self.{method}()")
+        for bound, method in ((names, "optimizers"), (schedulers, "lr_schedulers"))
+        if bound
+    ]
+    statements = [*taken, *unpack_batch(found.target), *body]
     _check_carried(found, statements)
-    local = lowering.locals_of(found) | set(names)
+    local = lowering.locals_of(found) | set(names) | set(schedulers)
     moved = lowering.move(statements, local, _index_alias(found))
     logged = [stmt(f'self.log("{loss}", {loss})') for loss in dict.fromkeys(losses)]
     lowering.plan.add_method(Method("training_step", "self, batch, batch_idx", [*moved, *logged]))
@@ -265,12 +286,29 @@ def build(lowering) -> None:
         f"training loop can be converted: {lowering.plan.class_name} and a Trainer",
         found.loop,
     )
-    lowering.note(
-        CODE,
-        f"several optimizers ({', '.join(names)}) become manual optimization in the "
-        "script's order of backward, step and zero_grad",
-        found.loop,
-    )
+    if len(names) > 1:
+        lowering.note(
+            CODE,
+            f"several optimizers ({', '.join(names)}) become manual optimization in the "
+            "script's order of backward, step and zero_grad",
+            found.loop,
+        )
+
+
+def stepped_schedulers(lowering) -> list[str]:
+    """Schedulers the batch loop steps itself (training_step steps them under manual
+    optimization, where Lightning steps none)."""
+    steps = [
+        found[0]
+        for statement in lowering.program.train.body
+        for line in [statement, *guarded(statement)]
+        if (found := method_call(line)) is not None and found[1] == "step"
+    ]
+    return [
+        b.name
+        for b in lowering.program.bindings.values()
+        if b.kind is Kind.SCHEDULER and b.name in steps
+    ]
 
 
 EXAMPLES = [
@@ -504,7 +542,49 @@ for epoch in range(2):
         opt_g.step()
     sched_g.step()
 """,
-        after=None,
-        codes=("LFY001",),
+        after="""\
+import lightning as L
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+
+class LitModel(L.LightningModule):
+    def __init__(self, generator, critic):
+        super().__init__()
+        self.automatic_optimization = False
+        self.save_hyperparameters(ignore=["generator", "critic"])
+        self.generator = generator
+        self.critic = critic
+
+    def training_step(self, batch, batch_idx):
+        opt_g, opt_c = self.optimizers()
+        x, _ = batch
+        opt_c.zero_grad()
+        self.manual_backward(self.critic(self.generator(x).detach()).mean())
+        opt_c.step()
+        opt_g.zero_grad()
+        self.manual_backward(-self.critic(self.generator(x)).mean())
+        opt_g.step()
+
+    def on_train_epoch_end(self):
+        self.lr_schedulers().step()
+
+    def configure_optimizers(self):
+        opt_g = torch.optim.Adam(self.generator.parameters())
+        opt_c = torch.optim.Adam(self.critic.parameters())
+        sched_g = torch.optim.lr_scheduler.StepLR(opt_g, step_size=1)
+        return [opt_g, opt_c], [sched_g]
+
+
+data = TensorDataset(torch.randn(64, 4), torch.randint(0, 2, (64,)))
+loader = DataLoader(data, batch_size=16, shuffle=True)
+generator = nn.Linear(4, 4)
+critic = nn.Linear(4, 1)
+trainer = L.Trainer(max_epochs=2, accelerator="cpu", devices=1)
+trainer.fit(LitModel(generator, critic), loader)
+""",
+        codes=("LFY001", "LFY400"),
     ),
 ]

@@ -71,7 +71,10 @@ def step(statement: cst.BaseStatement, builder) -> bool:
 
 def check(lowering) -> None:
     """A loop without zero_grad accumulates gradients across batches (LFY005 decides
-    whether it does so in windows Lightning can reproduce)."""
+    whether it does so in windows Lightning can reproduce); under manual optimization the
+    script's own zero_grad calls run where they are."""
+    if lowering.plan.manual_optimization:
+        return
     body = lowering.program.train.body
     if not any(
         ((m := method_call(s)) is not None and m[1] == "zero_grad") or is_window_step(s, lowering)
