@@ -91,6 +91,7 @@ class StepBuilder:
         self.loss: cst.BaseExpression | None = None
         self.out: list[cst.BaseStatement] = []
         self.comments: list[cst.EmptyLine] = []
+        self.memo: dict[str, object] = {}  # facts of the pass a rule computes once, not per line
 
     def run(self) -> list[cst.BaseStatement]:
         hooks = [rule for rule in registry() if hasattr(rule, "step")]

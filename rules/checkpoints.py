@@ -117,19 +117,18 @@ def _is_checkpointing(statement: cst.BaseStatement, lowering) -> bool:
         return False
     if _saves(statement, lowering) or _breaks(statement):
         return True
-    return any(_before_loop(program, name) for name in _assigned([statement]))
-
-
-def _assigned(statements: list[cst.BaseStatement]) -> set[str]:
-    """Names the statements assign themselves (comprehension and lambda variables aside)."""
-    return bound_names(list(statements), own_scope_only=True)
+    return any(
+        _before_loop(program, name) for name in bound_names([statement], own_scope_only=True)
+    )
 
 
 def _is_pass(program, statement: cst.BaseStatement) -> bool:
     validation = program.validation
     if validation is None:
         return program.train.invoked_by(statement)
-    generated = not validation.body and _assigned([statement]) & set(validation.accumulators)
+    generated = not validation.body and bound_names([statement], own_scope_only=True) & set(
+        validation.accumulators
+    )
     return program.train.invoked_by(statement) or validation.invoked_by(statement) or generated
 
 
@@ -277,11 +276,11 @@ def _state_dict_receivers(node: cst.CSTNode) -> set[str]:
 
 def _carried(program, statements: list[cst.BaseStatement]) -> set[str]:
     """Names the statements update from epoch to epoch: set before the loop, unread after it."""
-    assigned = _assigned(statements)
+    assigned = bound_names(list(statements), own_scope_only=True)
     after = program.block[program.block.index(program.epoch.node) + 1 :]
     read_after = set().union(*(names_in(s) for s in after)) if after else set()
     for statement in statements:
-        for name in sorted(_assigned([statement])):
+        for name in sorted(bound_names([statement], own_scope_only=True)):
             if not _before_loop(program, name):
                 raise Decline(
                     CODE,

@@ -636,7 +636,7 @@ def _exact(lowering, found: Pass, stage: str, prefix: str, decision: str, local,
     plan.add_method(Method(f"{stage}_step", "self, batch, batch_idx", [*docstring, *moved]))
     _check_after(lowering, found)
     finish = [
-        s for s in found.after if not _is_print(s) and not isinstance(only_small(s), cst.Return)
+        s for s in found.after if not is_print(s) and not isinstance(only_small(s), cst.Return)
     ]
     returned = cst.SimpleStatementLine(
         [
@@ -663,15 +663,6 @@ def _decided_value(found: Pass, decision: str) -> cst.BaseExpression:
     if isinstance(result, cst.Tuple) and decision in found.result_names:
         return result.elements[found.result_names.index(decision)].value
     return result
-
-
-def _is_print(line) -> bool:
-    small = only_small(line)
-    return (
-        isinstance(small, cst.Expr)
-        and isinstance(small.value, cst.Call)
-        and dotted_name(small.value.func) == "print"
-    )
 
 
 EXAMPLES = [

@@ -167,7 +167,7 @@ class _InStep(cst.CSTTransformer):
 
 def _sets_lr(statement: cst.BaseStatement, lowering) -> str | None:
     """The optimizer whose learning rates the statement sets: a param_groups loop or a call."""
-    optimizers = _optimizers(lowering.program)
+    optimizers = {b.name for b in lowering.program.optimizers()}
     if isinstance(statement, cst.For):
         receiver = dotted_name(statement.iter.value) if _sets_group_lr(statement) else None
         return receiver if receiver in optimizers else None
@@ -242,10 +242,6 @@ def _contains_lr(statement: cst.BaseStatement, lowering) -> bool:
     return _Setters.found
 
 
-def _optimizers(program) -> set[str]:
-    return {name for name, b in program.bindings.items() if b.kind is Kind.OPTIMIZER}
-
-
 def _assigned(statement: cst.BaseStatement) -> list[str]:
     small = only_small(statement)
     if isinstance(small, cst.Assign):
@@ -282,7 +278,7 @@ def _check_optimizer(lowering, statement: cst.BaseStatement) -> None:
     """One optimizer and no scheduler: ``self.optimizers()`` is that optimizer, and only
     the script's statements change its rates."""
     program = lowering.program
-    if len(_optimizers(program)) > 1:
+    if len(program.optimizers()) > 1:
         raise Decline(
             CODE,
             "learning rates are set by hand with several optimizers; lightify converts them "

@@ -485,7 +485,7 @@ def _check_scaler_calls(lowering, scaler: Binding) -> None:
     """scale(loss).backward(), [unscale_(optimizer), clip], step(optimizer), update(), once each."""
     program = lowering.program
     train = program.train
-    optimizers = {b.name for b in program.bindings.values() if b.kind is Kind.OPTIMIZER}
+    optimizers = {b.name for b in program.optimizers()}
     seen: dict[str, int] = {}
     clips: list[int] = []
     for position, statement in enumerate(train.body):
@@ -673,7 +673,7 @@ def step(statement: cst.BaseStatement, builder) -> bool:
     scaler = _scaler(builder.lowering)
     if scaler is None:
         return False
-    optimizers = {b.name for b in program.bindings.values() if b.kind is Kind.OPTIMIZER}
+    optimizers = {b.name for b in program.optimizers()}
     kind = _scaler_statement(statement, scaler.name, optimizers)
     if kind is None:
         return False

@@ -55,9 +55,7 @@ BAR_DISPLAYS = frozenset(
 
 
 def is_print(statement: cst.CSTNode) -> bool:
-    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
-        return False
-    small = statement.body[0]
+    small = only_small(statement)
     return (
         isinstance(small, cst.Expr)
         and isinstance(small.value, cst.Call)
@@ -147,7 +145,9 @@ def _resets(statement: cst.CSTNode, sums: frozenset[str]) -> bool:
 
 def step(statement: cst.BaseStatement, builder) -> bool:
     bar = builder.found.progress_bar
-    sums = display_sums(builder.found)
+    if "display_sums" not in builder.memo:  # once per pass, not once per statement
+        builder.memo["display_sums"] = display_sums(builder.found)
+    sums = builder.memo["display_sums"]
     small = only_small(statement)
     if isinstance(small, cst.AugAssign) and dotted_name(small.target) in sums:
         builder.consume(statement)  # a display sum: the logged loss replaces it

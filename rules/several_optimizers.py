@@ -5,7 +5,7 @@ from __future__ import annotations
 import libcst as cst
 
 from lightify.analyze.declines import Decline
-from lightify.analyze.facts import Binding, Kind
+from lightify.analyze.facts import Kind
 from lightify.analyze.nodes import call_of, code, dotted_name, method_call, stmt
 from lightify.plan import Method
 from lightify.rule import Example
@@ -104,17 +104,12 @@ metric (ReduceLROnPlateau), or mixed precision.
 STEPPED = frozenset({"backward", "step", "zero_grad"})
 
 
-def optimizers(program) -> list[Binding]:
-    """The program's optimizers in the order the script creates them."""
-    return [b for b in program.bindings.values() if b.kind is Kind.OPTIMIZER]
-
-
 def check(lowering) -> None:
     """Switch to manual optimization for several optimizers, or for a conditional step that
     accumulate_grad_batches cannot express (LFY005); decline what it cannot reproduce exactly."""
     program = lowering.program
     _created_in_loop(lowering)
-    found = optimizers(program)
+    found = program.optimizers()
     names = ", ".join(f"`{b.name}`" for b in found)
     if len(found) > 1:
         what = f"several optimizers ({names})"
@@ -259,7 +254,7 @@ def build(lowering) -> None:
     if not lowering.plan.manual_optimization:
         return
     found = lowering.program.train
-    names = [binding.name for binding in optimizers(lowering.program)]
+    names = [binding.name for binding in lowering.program.optimizers()]
     body = StepBuilder(lowering, found).run()
     losses = [
         call.func.value.value

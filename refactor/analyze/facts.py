@@ -103,3 +103,7 @@ class Program:
     globals: frozenset[str]  # names the module binds at its top level, and builtins
     eval_guard: cst.If | None = None  # ``if epoch % k == 0:`` around the validation pass
     guarded: tuple[cst.BaseStatement, ...] = ()  # the statements under that guard
+
+    def optimizers(self) -> list[Binding]:
+        """The optimizers in the order the script creates them."""
+        return [b for b in self.bindings.values() if b.kind is Kind.OPTIMIZER]

@@ -43,11 +43,13 @@ def specialize(index: ModuleIndex) -> tuple[ModuleIndex, dict[str, cst.FunctionD
     originals: dict[str, cst.FunctionDef] = {}
     if not index.backward_loops:
         return index, {}
-    taken = names_in(index.module)
+    taken: set[str] | None = None  # every name of the module, read once a copy is needed
     for function in index.functions.values():
         chosen = _variants(index, function, origins)
         if chosen is None:
             continue
+        if taken is None:
+            taken = names_in(index.module)
         named: dict[cst.FunctionDef, cst.FunctionDef] = {}
         # the original's spacing before every copy, its comments before the first only
         blank = [line for line in function.leading_lines if line.comment is None]
