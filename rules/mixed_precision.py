@@ -9,7 +9,7 @@ import libcst as cst
 from lightify.analyze.declines import Decline
 from lightify.analyze.facts import Binding, Kind, Pass
 from lightify.analyze.imports import ImportTable
-from lightify.analyze.nodes import call_of, code, dotted_name, method_call, names_in
+from lightify.analyze.nodes import call_of, code, dotted_name, method_call, names_in, short
 from lightify.analyze.program import AUTOCAST
 from lightify.analyze.tree import ModuleIndex
 from lightify.rule import Example
@@ -342,7 +342,7 @@ def _check_covered(lowering, found: Pass, cast: Autocast, scaler: Binding | None
         if changed is not None:
             raise Decline(
                 CODE,
-                f"`{_short(changed)}` runs outside the autocast block, but Lightning's precision "
+                f"`{short(changed)}` runs outside the autocast block, but Lightning's precision "
                 f"flag autocasts all of {stage}; lightify converts a block that covers the step",
                 changed,
             )
@@ -420,11 +420,6 @@ def _calls(node: cst.CSTNode) -> list[cst.Call]:
 
     node.visit(_Calls())
     return found
-
-
-def _short(node: cst.CSTNode) -> str:
-    text = " ".join(code(node).split())
-    return text if len(text) <= 50 else text[:47] + "..."
 
 
 def _check_scaler(lowering, cast: Autocast, scaler: Binding | None) -> None:

@@ -22,6 +22,12 @@ def code(node: cst.CSTNode) -> str:
     return _EMPTY.code_for_node(node)
 
 
+def short(node: cst.CSTNode, width: int = 50) -> str:
+    """A node's code on one line, cut to ``width`` characters: for findings."""
+    text = " ".join(code(node).split())
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
 def stmt(text: str) -> cst.BaseStatement:
     return cst.parse_statement(text)
 

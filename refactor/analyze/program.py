@@ -21,6 +21,7 @@ from lightify.analyze.nodes import (
     method_call,
     names_in,
     only_small,
+    short,
     statement_call,
 )
 from lightify.analyze.not_convertible import check_not_convertible
@@ -439,7 +440,7 @@ def _loop_loader(
             return None
         raise Decline(
             "LFY301",
-            f"the loop iterates `{_short(iterable)}`, not a DataLoader; "
+            f"the loop iterates `{short(iterable, 40)}`, not a DataLoader; "
             "lightify converts loops over a DataLoader",
             loop,
         )
@@ -638,7 +639,7 @@ def _epoch_loop(index: ModuleIndex, node: cst.For) -> EpochLoop:
     if not (isinstance(iterable, cst.Call) and dotted_name(iterable.func) == "range"):
         raise Decline(
             "LFY401",
-            f"the epoch loop iterates `{_short(iterable)}`; "
+            f"the epoch loop iterates `{short(iterable, 40)}`; "
             "lightify converts `for epoch in range(...)`",
             node,
         )
@@ -686,8 +687,3 @@ def _is_main_guard(node: cst.CSTNode) -> bool:
         return False
     test = node.test
     return dotted_name(test.left) == "__name__" and len(test.comparisons) == 1
-
-
-def _short(node: cst.CSTNode) -> str:
-    text = code(node)
-    return text if len(text) <= 40 else text[:37] + "..."
