@@ -10,6 +10,7 @@ from lightify.analyze.nodes import (
     code,
     is_docstring,
     method_call,
+    mode_call,
     names_in,
     only_small,
 )
@@ -63,8 +64,7 @@ def build(lowering) -> None:
     results = set(program.validation.result_names) if program.validation else set()
     train_results: set[str] = set()
     for statement in program.passes_in_loop:
-        found = method_call(statement)
-        if found is not None and found[1] in {"train", "eval"} and not found[2].args:
+        if mode_call(statement) is not None:
             lowering.claimed.add(statement)
         elif program.train.invoked_by(statement):
             lowering.claimed.add(statement)
@@ -143,9 +143,9 @@ def _ends_in_eval_mode(program, skipped: frozenset) -> bool:
     for statement in program.passes_in_loop:
         if statement in skipped:
             continue
-        found = method_call(statement)
-        if found is not None and found[1] in {"train", "eval"} and not found[2].args:
-            mode = found[1]
+        switched = mode_call(statement)
+        if switched is not None:
+            mode = switched
         elif program.train.invoked_by(statement):
             mode = "train"
         elif validation.invoked_by(statement):

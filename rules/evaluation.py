@@ -13,7 +13,7 @@ from lightify.analyze.nodes import (
     code,
     dotted_name,
     leading_docstring,
-    method_call,
+    mode_call,
     names_in,
     only_small,
 )
@@ -114,8 +114,7 @@ def check(lowering) -> None:
     if guard is None:
         return
     for statement in program.guarded:
-        found = method_call(statement)
-        mode_switch = found is not None and found[1] in {"train", "eval"} and not found[2].args
+        mode_switch = mode_call(statement) is not None
         if not (program.validation.invoked_by(statement) or mode_switch or is_print(statement)):
             raise Decline(
                 CODE,
@@ -144,7 +143,7 @@ def _check_mode_restored(program) -> None:
         between = statements[evaluated[-1] + 1 : trained]
     else:
         between = statements[evaluated[-1] + 1 :] + statements[:trained]
-    if not any(_is_train_mode(s) for s in [*between, *program.train.before]):
+    if not any(mode_call(s) == "train" for s in [*between, *program.train.before]):
         raise Decline(
             CODE,
             "the evaluation leaves the model in eval mode and nothing calls model.train() "
@@ -152,11 +151,6 @@ def _check_mode_restored(program) -> None:
             "validation, so dropout and batch norm would train differently",
             statements[evaluated[0]],
         )
-
-
-def _is_train_mode(statement: cst.BaseStatement) -> bool:
-    found = method_call(statement)
-    return found is not None and found[1] == "train" and not found[2].args
 
 
 def _cadence(program, guard: cst.If) -> cst.BaseExpression:

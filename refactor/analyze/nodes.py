@@ -22,6 +22,14 @@ def code(node: cst.CSTNode) -> str:
     return _EMPTY.code_for_node(node)
 
 
+def mode_call(statement: cst.CSTNode) -> str | None:
+    """``"train"`` or ``"eval"`` for a statement ``x.train()`` / ``x.eval()`` without arguments."""
+    found = method_call(statement)
+    if found is not None and found[1] in ("train", "eval") and not found[2].args:
+        return found[1]
+    return None
+
+
 def short(node: cst.CSTNode, width: int = 50) -> str:
     """A node's code on one line, cut to ``width`` characters: for findings."""
     text = " ".join(code(node).split())

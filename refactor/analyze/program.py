@@ -18,7 +18,7 @@ from lightify.analyze.nodes import (
     assigned_names,
     code,
     dotted_name,
-    method_call,
+    mode_call,
     names_in,
     only_small,
     short,
@@ -347,7 +347,7 @@ def _region_pass(
         after=after,
         function=function,
         grad_disabled=grad_off,
-        calls_eval=any(_is_mode_call(s, "eval") for s in before),
+        calls_eval=any(mode_call(s) == "eval" for s in before),
         result=result,
         result_names=result_names,
         accumulators=accumulators,
@@ -386,7 +386,7 @@ def _generator_pass(
     name = small.targets[0].target.value
     position = [s for s, _ in items].index(statement)
     before = [s for s, _ in items[:position]]
-    modes = [s for s in before[-3:] if _is_mode_call(s, "eval")]
+    modes = [s for s in before[-3:] if mode_call(s) == "eval"]
     pseudo_loop = cst.For(target=comp.target, iter=comp.iter, body=cst.IndentedBlock(body=[]))
     finished = small.with_changes(value=value.with_changes(left=cst.Name(name)))
     return Pass(
@@ -546,7 +546,7 @@ def _accumulators(body: list[cst.BaseStatement]) -> dict[str, Accumulator]:
 def _belongs_before(statement: cst.BaseStatement, accumulators: dict[str, Accumulator]) -> bool:
     """Mode calls and accumulator initialisations right before an inline loop."""
     small = only_small(statement)
-    if _is_mode_call(statement, "eval") or _is_mode_call(statement, "train"):
+    if mode_call(statement) is not None:
         return True
     if isinstance(small, cst.Assign):
         names = {n for t in small.targets for n in assigned_names(t.target)}
@@ -562,11 +562,6 @@ def _measures(statement: cst.BaseStatement, loader: str) -> bool:
     """``n = len(loader.dataset)``: the denominator of an inline pass's metrics."""
     small = only_small(statement)
     return isinstance(small, cst.Assign) and code(small.value).startswith(f"len({loader}")
-
-
-def _is_mode_call(statement: cst.BaseStatement, mode: str) -> bool:
-    found = method_call(statement)
-    return found is not None and found[1] == mode and not found[2].args
 
 
 def _flatten(index: ModuleIndex, statements: list[cst.BaseStatement], grad_off: bool) -> Flat:
