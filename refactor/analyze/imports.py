@@ -19,12 +19,6 @@ class ImportTable:
 
     aliases: dict[str, str] = field(default_factory=dict)
 
-    @classmethod
-    def of(cls, module: cst.Module) -> ImportTable:
-        collector = _ImportCollector()
-        module.visit(collector)
-        return cls(collector.aliases)
-
     def qualify(self, node: cst.BaseExpression) -> str | None:
         """The qualified dotted name of a Name/Attribute chain, or None."""
         dotted = dotted_name(node)
@@ -40,30 +34,20 @@ class ImportTable:
         """Whether anything from ``prefix`` (e.g. ``lightning``) is imported."""
         return any(q == prefix or q.startswith(prefix + ".") for q in self.aliases.values())
 
-    def local_name(self, qualified: str) -> str | None:
-        """A local alias that refers exactly to ``qualified``, if one exists."""
-        for alias, target in self.aliases.items():
-            if target == qualified:
-                return alias
-        return None
-
-
-class _ImportCollector(cst.CSTVisitor):
-    def __init__(self) -> None:
-        self.aliases: dict[str, str] = {}
-
-    def visit_Import(self, node: cst.Import) -> None:
-        for alias in node.names:
-            dotted = dotted_name(alias.name)
-            if dotted is None:
-                continue
-            if alias.asname is not None:
-                self.aliases[alias.asname.name.value] = dotted
-            else:
-                head = dotted.split(".")[0]
-                self.aliases.setdefault(head, head)
-
-    def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
+    def record(self, node: cst.Import | cst.ImportFrom) -> None:
+        """Add the aliases an import statement binds (the module index calls this for
+        every import it meets, at any level, in source order)."""
+        if isinstance(node, cst.Import):
+            for alias in node.names:
+                dotted = dotted_name(alias.name)
+                if dotted is None:
+                    continue
+                if alias.asname is not None:
+                    self.aliases[alias.asname.name.value] = dotted
+                else:
+                    head = dotted.split(".")[0]
+                    self.aliases.setdefault(head, head)
+            return
         if node.relative or node.module is None or isinstance(node.names, cst.ImportStar):
             return
         base = dotted_name(node.module)
@@ -75,3 +59,10 @@ class _ImportCollector(cst.CSTVisitor):
                 continue
             local = alias.asname.name.value if alias.asname is not None else name
             self.aliases[local] = f"{base}.{name}"
+
+    def local_name(self, qualified: str) -> str | None:
+        """A local alias that refers exactly to ``qualified``, if one exists."""
+        for alias, target in self.aliases.items():
+            if target == qualified:
+                return alias
+        return None

@@ -65,8 +65,7 @@ def specialize(index: ModuleIndex) -> tuple[ModuleIndex, dict[str, cst.FunctionD
     if not copies:
         return index, {}
     module = index.module.visit(_Replace(renamed, copies, origins))
-    specialised = index_module(module)
-    specialised.positions = index.positions  # findings point into the text the user wrote
+    specialised = index_module(module, like=index)
     specialised.origins.update(origins)
     return specialised, originals
 

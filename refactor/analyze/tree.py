@@ -16,7 +16,6 @@ class ModuleIndex:
     """What the rest of the analysis looks up by node or by name."""
 
     module: cst.Module
-    wrapper: cst.MetadataWrapper
     imports: ImportTable
     parents: dict[cst.CSTNode, cst.CSTNode] = field(default_factory=dict)
     functions: dict[str, cst.FunctionDef] = field(default_factory=dict)
@@ -88,19 +87,26 @@ class ModuleIndex:
         return out
 
 
-def index_module(module: cst.Module) -> ModuleIndex:
-    wrapper = cst.MetadataWrapper(module, unsafe_skip_copy=True)
-    positions = wrapper.resolve(PositionProvider)
-    index = ModuleIndex(module, wrapper, ImportTable.of(module), positions=positions)
-    indexer = _Indexer(index)
+def index_module(module: cst.Module, like: ModuleIndex | None = None) -> ModuleIndex:
+    """Index ``module``; ``like`` is the index of the text it was derived from (copies of
+    functions added), whose imports and positions it shares: findings point into the
+    text the user wrote, and resolving positions is most of the cost on large files."""
+    if like is None:
+        imports = ImportTable()  # filled by the indexer's own pass
+        positions = cst.MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+    else:
+        imports, positions = like.imports, like.positions
+    index = ModuleIndex(module, imports, positions=positions)
+    indexer = _Indexer(index, record_imports=like is None)
     module.visit(indexer)
     index.backward_loops = _innermost_loops(index, indexer.backward_calls)
     return index
 
 
 class _Indexer(cst.CSTVisitor):
-    def __init__(self, index: ModuleIndex) -> None:
+    def __init__(self, index: ModuleIndex, record_imports: bool) -> None:
         self.index = index
+        self.record_imports = record_imports
         self.stack: list[cst.CSTNode] = []
         self.backward_calls: list[cst.Call] = []
         self.in_import = 0
@@ -111,6 +117,8 @@ class _Indexer(cst.CSTVisitor):
         self.stack.append(node)
         if isinstance(node, cst.Import | cst.ImportFrom):
             self.in_import += 1
+            if self.record_imports:
+                self.index.imports.record(node)
         elif isinstance(node, cst.Name | cst.Attribute) and not self.in_import:
             self.index.references.append(node)
         if isinstance(node, cst.FunctionDef) and self._at_module_level():
