@@ -6,13 +6,13 @@ import libcst as cst
 
 from lightify.analyze.declines import Decline
 from lightify.analyze.nodes import (
-    assigned_names,
     code,
     is_docstring,
     method_call,
     mode_call,
     names_in,
     only_small,
+    result_names,
 )
 from lightify.rule import Example
 from lightify.rules.print_logging import is_bar_statement, is_print
@@ -68,20 +68,13 @@ def build(lowering) -> None:
             lowering.claimed.add(statement)
         elif program.train.invoked_by(statement):
             lowering.claimed.add(statement)
-            train_results = set(_result_names(statement))
+            train_results = set(result_names(statement))
         elif is_print(statement) and names_in(statement) & (results | train_results):
             lowering.note("LFY410", "print of metrics is replaced by self.log", statement)
             lowering.claimed.add(statement)
     _check_train_function(lowering)
     if program.validation is not None:
         plan.after_fit.extend(_final_mode(program, plan))
-
-
-def _result_names(statement) -> list[str]:
-    small = only_small(statement)
-    if isinstance(small, cst.Assign):
-        return assigned_names(small.targets[0].target)
-    return []
 
 
 def _check_train_function(lowering) -> None:

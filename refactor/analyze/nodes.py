@@ -22,6 +22,14 @@ def code(node: cst.CSTNode) -> str:
     return _EMPTY.code_for_node(node)
 
 
+def result_names(statement: cst.CSTNode) -> list[str]:
+    """The names ``x, y = f(...)`` binds a call's result to (one assignment target only)."""
+    small = only_small(statement)
+    if isinstance(small, cst.Assign) and len(small.targets) == 1:
+        return assigned_names(small.targets[0].target)
+    return []
+
+
 def mode_call(statement: cst.CSTNode) -> str | None:
     """``"train"`` or ``"eval"`` for a statement ``x.train()`` / ``x.eval()`` without arguments."""
     found = method_call(statement)

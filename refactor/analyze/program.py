@@ -21,6 +21,7 @@ from lightify.analyze.nodes import (
     mode_call,
     names_in,
     only_small,
+    result_names,
     short,
     statement_call,
 )
@@ -291,7 +292,7 @@ class _EpochPasses:
                 function,
             )
         found = _region_pass(self.index, self.bindings, role, loops[0], flat, function)
-        found.result_names = tuple(_result_names(statement))
+        found.result_names = tuple(result_names(statement))
         return found
 
     def test_after(
@@ -330,7 +331,7 @@ def _region_pass(
         before = [s for s in before if _belongs_before(s, accumulators)]
         after = [s for s in after if _mentions(s, accumulators) or _measures(s, loader)]
     result = None
-    result_names = tuple(n for s in after for n in _result_names(s)) if function is None else ()
+    results = tuple(n for s in after for n in result_names(s)) if function is None else ()
     if function is not None:
         returns = [s for s in after if isinstance(only_small(s), cst.Return)]
         if returns:
@@ -349,7 +350,7 @@ def _region_pass(
         grad_disabled=grad_off,
         calls_eval=any(mode_call(s) == "eval" for s in before),
         result=result,
-        result_names=result_names,
+        result_names=results,
         accumulators=accumulators,
         progress_bar=_bar_name(loop, bars),
         autocast=autocast,
@@ -607,13 +608,6 @@ def _has_loader_loop(function: cst.FunctionDef) -> bool:
 def iterates_param_groups(loop: cst.For) -> bool:
     """``for group in optimizer.param_groups``: sets learning rates, it is not a pass over data."""
     return isinstance(loop.iter, cst.Attribute) and loop.iter.attr.value == "param_groups"
-
-
-def _result_names(statement: cst.BaseStatement) -> list[str]:
-    small = only_small(statement)
-    if isinstance(small, cst.Assign) and len(small.targets) == 1:
-        return assigned_names(small.targets[0].target)
-    return []
 
 
 def _call_statements(index: ModuleIndex, name: str) -> list[cst.BaseStatement]:
