@@ -27,6 +27,8 @@ class Lowering:
         self.decision_metric: str | None = None  # a validation value a scheduler decides on
         self.scheduler_interval: str | None = None
         self.zero_grad_seen = False
+        # torch.device(f"cuda:{local_rank}") names: the distributed rule picks their accelerator
+        self.rank_devices: set[str] = set()
 
     def run(self) -> Plan:
         for rule in registry():

@@ -92,7 +92,7 @@ def build(lowering) -> None:
             if statement.visit(stripper).deep_equals(statement) and found[1] == "to":
                 continue
             plan.removed.add(statement)
-    plan.trainer_kwargs["accelerator"] = _accelerator(lowering, devices)
+    plan.trainer_kwargs["accelerator"] = _accelerator(lowering, devices - lowering.rank_devices)
     plan.trainer_kwargs["devices"] = cst.Integer("1")
     for name in devices:
         plan.removable.add(program.bindings[name].line)

@@ -9,13 +9,22 @@ import libcst as cst
 
 from lightify.analyze.declines import Decline
 from lightify.analyze.facts import Kind
-from lightify.analyze.nodes import call_of, code, dotted_name, method_call, names_in, only_small
+from lightify.analyze.nodes import (
+    call_of,
+    code,
+    dotted_name,
+    method_call,
+    names_in,
+    only_small,
+    result_names,
+    short,
+)
 from lightify.analyze.usage import first_use
 from lightify.emit import _free_names
 from lightify.rule import Example
 
 CODE = "LFY006"
-SUMMARY = 'mp.spawn + DDP + DistributedSampler → Trainer(strategy="ddp", devices=N)'
+SUMMARY = 'mp.spawn or torchrun DDP + DistributedSampler → Trainer(strategy="ddp", devices=…)'
 ORDER = 65  # build order: after device_moves (60) chose the accelerator, before precision (70)
 
 SPAWN = frozenset({"torch.multiprocessing.spawn"})
@@ -32,74 +41,127 @@ SAMPLER = frozenset(
     {"torch.utils.data.distributed.DistributedSampler", "torch.utils.data.DistributedSampler"}
 )
 APIS = SPAWN | INIT | DESTROY | DDP | DATA_PARALLEL | SAMPLER
+GROUP_CALLS = {
+    "torch.distributed.get_rank": "rank",
+    "torch.distributed.get_world_size": "world_size",
+}
+ENVIRONMENT = {"RANK": "rank", "LOCAL_RANK": "local_rank", "WORLD_SIZE": "world_size"}
+ENVIRONMENT_OF = {kind: key for key, kind in ENVIRONMENT.items()}
+SAMPLER_ROLES = {"num_replicas": "world_size", "rank": "rank"}
 LOCALHOST = ('"127.0.0.1"', '"localhost"', "'127.0.0.1'", "'localhost'")
 
 DOC = """\
 ## What it does
-Converts a DDP script launched with `mp.spawn(worker, args=(...), nprocs=N)`
-on gloo (CPU processes): the process-group setup and teardown, the
-`DistributedDataParallel` wrapper and the `DistributedSampler` go, the worker
-loses its `rank` parameter and is called directly, and the Trainer gets
-`strategy="ddp", accelerator="cpu", devices=N`. `if rank == 0:` after the loop
-becomes `if trainer.is_global_zero:`.
+Converts a DDP script on CPU processes (gloo) launched with
+`mp.spawn(worker, args=(...), nprocs=N)`, or one that torchrun starts
+(`python -m torch.distributed.run --nproc_per_node=N train.py`, the env://
+rendezvous) on gloo or, one GPU per process, nccl: the process-group setup and
+teardown, `torch.cuda.set_device(local_rank)`, the `DistributedDataParallel`
+wrapper and the `DistributedSampler` go. A spawned worker loses its `rank`
+parameter and is called directly, with `strategy="ddp", accelerator="cpu",
+devices=N`. Under torchrun the Trainer gets `strategy="ddp"`, the script's
+accelerator ("cpu" for gloo, "cuda" when each process uses
+`cuda:{local_rank}`), `devices=int(os.environ.get("LOCAL_WORLD_SIZE", 1))` and
+`num_nodes=int(os.environ.get("GROUP_WORLD_SIZE", 1))`, and the script is
+launched with the same torchrun command. `if rank == 0:` after the loop
+becomes `if trainer.is_global_zero:` (`if local_rank == 0:` becomes
+`if trainer.local_rank == 0:`).
 
 ## Why
-Lightning is the distributed engine: it starts the N processes (re-running the
-script with `LOCAL_RANK` set), creates the process group, wraps the
-LightningModule in DDP with the default arguments, gives the training loader a
-`DistributedSampler(shuffle=..., seed=0)` and calls its `set_epoch(current_epoch)`
-every epoch. With the script's sampler left at its defaults and `set_epoch(epoch)`
-over `range(n)`, every process sees the same shards in the same order, and the
-gradient all-reduce is the same, so both scripts train the same parameters.
+Lightning is the distributed engine: it starts the N processes itself or, under
+torchrun, takes the ranks from torchrun's environment (TorchElasticEnvironment,
+which requires `devices * num_nodes == WORLD_SIZE`), creates the process group
+(gloo for CPU, nccl for CUDA processes), wraps the LightningModule in DDP
+(`device_ids=[local_rank]` on a GPU), gives the training loader a
+`DistributedSampler(shuffle=..., seed=0)` at the global rank and calls its
+`set_epoch(current_epoch)` every epoch. With the script's sampler left at its
+defaults and `set_epoch(epoch)` over `range(n)`, every process sees the same
+shards in the same order, and the gradient all-reduce is the same, so both
+scripts train the same parameters.
 
 ## Example
 ```python
-def main_worker(rank, world_size):
-    dist.init_process_group("gloo", rank=rank, world_size=world_size)
-    sampler = DistributedSampler(dataset, num_replicas=world_size, rank=rank)
-    loader = DataLoader(dataset, batch_size=16, sampler=sampler)
-    ddp_model = DDP(model)
-    ...
-mp.spawn(main_worker, args=(world_size,), nprocs=world_size)
+dist.init_process_group(backend="gloo")
+rank, world_size = dist.get_rank(), dist.get_world_size()
+sampler = DistributedSampler(dataset, num_replicas=world_size, rank=rank)
+loader = DataLoader(dataset, batch_size=16, sampler=sampler)
+ddp_model = DDP(model)
+...
 ```
 
 ## Use instead
 ```python
-def main_worker(world_size):
-    loader = DataLoader(dataset, batch_size=16, shuffle=True)
-    trainer = L.Trainer(max_epochs=..., strategy="ddp", accelerator="cpu", devices=world_size)
-    ...
-main_worker(world_size)
+loader = DataLoader(dataset, batch_size=16, shuffle=True)
+trainer = L.Trainer(
+    max_epochs=...,
+    strategy="ddp",
+    accelerator="cpu",
+    devices=int(os.environ.get("LOCAL_WORLD_SIZE", 1)),
+    num_nodes=int(os.environ.get("GROUP_WORLD_SIZE", 1)),
+)
 ```
 
 ## Fix safety
-Exact for the form above. Left as it is, with this finding: nn.DataParallel
-(Lightning 2 has no DP strategy), torchrun or cluster launchers (no `mp.spawn`),
-nccl/CUDA workers, multi-node or custom rendezvous (`init_method`, a remote
+Exact for the forms above: the spawn and the torchrun gloo forms are proven by
+running both scripts in 2 CPU processes (tests/test_distributed.py); the
+torchrun nccl form converts by the same rule but has not been run on GPUs. Left
+as it is, with this finding: nn.DataParallel (Lightning 2 has no DP strategy:
+with 2+ visible GPUs it splits each batch across replicas, with per-replica
+BatchNorm statistics and gradients summed across devices, which neither
+single-device training nor DDP reproduces; with one or no GPU it is the
+identity, so remove it and convert again), a backend Lightning would not pick
+(gloo between GPU processes, one chosen at run time), nccl spawn workers, a
+custom rendezvous (`init_method` other than env://, a spawn's remote
 `MASTER_ADDR`), DDP arguments (`find_unused_parameters`, `bucket_cap_mb`, …),
-sampler arguments Lightning's sampler does not share (`drop_last`, `seed`),
-a shuffled sampler without `set_epoch(epoch)`, collectives called by hand
-(`dist.all_reduce`, `dist.barrier`, …), evaluation passes (Lightning shards the
-evaluation loader too) and any other use of the rank.
+sampler arguments Lightning's sampler does not share (`drop_last`, `seed`, a
+rank other than the global rank), a shuffled sampler without
+`set_epoch(epoch)`, collectives called by hand (`dist.all_reduce`,
+`dist.barrier`, …), evaluation passes (Lightning shards the evaluation loader
+too), `dist.get_rank()` anywhere but the sampler and `if ... == 0:` after the
+loop (torchrun scripts can read `int(os.environ["RANK"])` instead) and any
+other use of a spawned worker's rank. The converted torchrun script must be
+launched by torchrun (Lightning recognises it by `TORCHELASTIC_RUN_ID`);
+another launcher that sets only the env:// variables would give Lightning a
+different world.
 """
 
 
 @dataclass(frozen=True)
-class Setup:
-    """The pieces of a spawn-launched DDP worker, and what each becomes."""
+class Role:
+    """What a name holds: the rank, the local rank or the world size (``kind``); ``strict``
+    when the value exists only in the script's processes (the spawn rank, ``dist.get_rank()``),
+    so every use must be one Lightning takes over."""
+
+    kind: str
+    strict: bool
+
+
+@dataclass(frozen=True)
+class Spawn:
+    """An ``mp.spawn(worker, ...)`` launch: the worker loses its rank and is called directly."""
 
     worker: cst.FunctionDef
     params: cst.Parameters  # the worker's parameters without the rank
-    launch: cst.BaseStatement
+    statement: cst.BaseStatement
     call: cst.BaseStatement  # the direct call replacing mp.spawn
-    devices: cst.BaseExpression
+
+
+@dataclass(frozen=True)
+class Setup:
+    """The pieces of a DDP program, and what each becomes."""
+
+    spawn: Spawn | None  # None: torchrun started the processes, the ranks are in the environment
+    init: cst.BaseStatement  # dist.init_process_group(...)
+    trainer: dict[str, cst.BaseExpression]  # strategy, accelerator, devices[, num_nodes]
+    rank_devices: frozenset[str]  # ``device = torch.device(f"cuda:{local_rank}")``
     removed: tuple[cst.BaseStatement, ...]
+    removable: tuple[cst.BaseStatement, ...]  # environment reads, kept while something uses them
     loader: cst.BaseStatement | None
     new_loader: cst.BaseStatement | None
     set_epoch: cst.BaseStatement | None
     wrapper: str | None  # the DDP-wrapped name, renamed to the bare model in moved code
     wrapped: str | None
-    guards: tuple[cst.If, ...]  # ``if rank == 0:`` after the loop
+    guards: dict[cst.If, str]  # ``if rank == 0:`` after the loop → the Trainer attribute it tests
 
 
 def _decline(message: str, node: cst.CSTNode) -> Decline:
@@ -108,7 +170,10 @@ def _decline(message: str, node: cst.CSTNode) -> Decline:
 
 def check(lowering) -> None:
     setup = find_setup(lowering)
-    if setup is None or setup.wrapper is None or setup.wrapper == setup.wrapped:
+    if setup is None:
+        return
+    lowering.rank_devices |= setup.rank_devices
+    if setup.wrapper is None or setup.wrapper == setup.wrapped:
         return
     plan = lowering.plan
     plan.modules[:] = [setup.wrapped if m == setup.wrapper else m for m in plan.modules]
@@ -130,40 +195,57 @@ def build(lowering) -> None:
     if setup is None:
         return
     plan = lowering.plan
+    chosen = plan.trainer_kwargs.get("accelerator")
+    if chosen is not None and code(chosen) != '"cpu"':
+        raise _decline(
+            f"the script chooses its device without the rank (`accelerator={code(chosen)}`); "
+            'each DDP process needs its own: `torch.device(f"cuda:{local_rank}")` under '
+            "torchrun, or CPU processes on gloo",
+            lowering.program.epoch.node,
+        )
     plan.removed.update(setup.removed)
-    plan.replaced[setup.launch] = setup.call
-    plan.signatures[setup.worker] = setup.params
-    body = setup.worker.body.body
-    first = next((s for s in body if s not in setup.removed), None)
-    if first is not None and first is not body[0] and first not in plan.replaced:
-        # the setup it followed is gone: the body starts here, without a blank line
-        lines = [line for line in first.leading_lines if line.comment]
-        plan.replaced[first] = first.with_changes(leading_lines=lines)
+    plan.removable.update(setup.removable)
+    if setup.spawn is not None:
+        _call_worker(plan, setup)
     if setup.loader is not None and setup.new_loader is not None:
         plan.replaced[setup.loader] = setup.new_loader
     if setup.set_epoch is not None:
         lowering.claimed.add(setup.set_epoch)
     trainer = _free_names(lowering.program, "trainer")["trainer"]
-    for guard in setup.guards:
-        plan.replaced[guard] = guard.with_changes(
-            test=cst.parse_expression(f"{trainer}.is_global_zero")
-        )
+    for guard, test in setup.guards.items():
+        plan.replaced[guard] = guard.with_changes(test=cst.parse_expression(f"{trainer}.{test}"))
     kwargs = plan.trainer_kwargs
     kwargs.pop("accelerator", None)
     kwargs.pop("devices", None)
-    kwargs["strategy"] = cst.SimpleString('"ddp"')
-    kwargs["accelerator"] = cst.SimpleString('"cpu"')
-    kwargs["devices"] = setup.devices
-    lowering.note(
-        CODE,
-        'mp.spawn, DDP and DistributedSampler are replaced by Trainer(strategy="ddp", devices=…)',
-        setup.launch,
-    )
+    kwargs.update(setup.trainer)
+    if setup.spawn is not None:
+        message = "mp.spawn, DDP and DistributedSampler are replaced by "
+        lowering.note(CODE, message + 'Trainer(strategy="ddp", devices=…)', setup.spawn.statement)
+    else:
+        message = (
+            "the process group, DDP and DistributedSampler are replaced by "
+            'Trainer(strategy="ddp", devices=LOCAL_WORLD_SIZE, num_nodes=GROUP_WORLD_SIZE): '
+            "launch it with the same torchrun command"
+        )
+        lowering.note(CODE, message, setup.init)
+
+
+def _call_worker(plan, setup: Setup) -> None:
+    """``mp.spawn(worker, ...)`` → ``worker(...)``, the worker without its rank parameter."""
+    spawn = setup.spawn
+    plan.replaced[spawn.statement] = spawn.call
+    plan.signatures[spawn.worker] = spawn.params
+    body = spawn.worker.body.body
+    first = next((s for s in body if s not in setup.removed), None)
+    if first is not None and first is not body[0] and first not in plan.replaced:
+        # the setup it followed is gone: the body starts here, without a blank line
+        lines = [line for line in first.leading_lines if line.comment]
+        plan.replaced[first] = first.with_changes(leading_lines=lines)
 
 
 @lru_cache(maxsize=1)
 def find_setup(lowering) -> Setup | None:
-    """The spawn-launched DDP worker, None for a script without distributed code; or Decline.
+    """The DDP program, None for a script without distributed code; or Decline.
 
     Cached for the one conversion in progress: ``transform`` asks once per moved statement.
     """
@@ -172,73 +254,188 @@ def find_setup(lowering) -> Setup | None:
 
 def _find(lowering) -> Setup:
     index, program = lowering.index, lowering.program
-    qualify = index.imports.qualify
     _decline_unsupported(index)
-    spawns = index.uses(SPAWN)
-    if not spawns:
-        raise _decline(
-            "distributed training without `mp.spawn` (torchrun or a cluster launcher starts the "
-            "processes, the rank comes from the environment): lightify converts the "
-            "`mp.spawn(worker, nprocs=N)` form only",
-            first_use(index, APIS),
-        )
-    launch = _statement_of(index, spawns[0])
-    spawn = call_of(launch) if launch is not None else None
-    worker = program.owner
-    if len(spawns) > 1 or spawn is None or not isinstance(worker, cst.FunctionDef):
-        raise _decline(
-            "`mp.spawn` must be one statement `mp.spawn(worker, args=(...), nprocs=N)` whose "
-            "worker holds the training loop",
-            spawns[0],
-        )
     evaluation = program.validation or program.test
     if evaluation is not None:
         raise _decline(
-            "the DDP worker evaluates: Lightning would give every process a DistributedSampler "
+            "the DDP program evaluates: Lightning would give every process a DistributedSampler "
             "share of the evaluation loader, where each process of the script evaluates it all",
             evaluation.loop,
         )
-    params, call, devices = _launch(spawn, worker, launch)
-    rank = worker.params.params[0].name.value
-    backend = None
-    removed: list[cst.BaseStatement] = []
-    for statement in program.block:
-        found = call_of(statement)
-        qual = qualify(found.func) if found is not None else None
-        if qual in INIT:
-            backend = _backend(found, statement)
-            removed.append(statement)
-        elif qual in DESTROY or _sets_master(statement):
-            removed.append(statement)
-    if backend is None:
-        raise _decline(
-            "the worker does not call `dist.init_process_group(...)` itself", worker.name
-        )
-    sampler = _sampler(lowering, rank)
-    wrapper = _wrapper(lowering)
+    spawn, roles, devices = _spawn(lowering) if index.uses(SPAWN) else (None, {}, None)
+    if spawn is None:
+        roles = _environment_roles(lowering)
+    rank_devices = _rank_devices(lowering, roles) if spawn is None else frozenset()
+    init, removed, set_device = _setup_statements(lowering, roles, rank_devices, spawn)
+    removable = []
+    for name, role in roles.items():
+        if spawn is None:
+            (removed if role.strict else removable).append(program.bindings[name].line)
+    sampler = _sampler(lowering, roles)
+    wrapper = _wrapper(lowering, roles, rank_devices)
     loader = new_loader = set_epoch = None
     if sampler is not None:
         removed.append(sampler[0])
         loader, new_loader, set_epoch = sampler[1:]
     if wrapper is not None:
         removed.append(program.bindings[wrapper[0]].line)
-    guards = _rank_guards(lowering, rank)
+    guards = _rank_guards(lowering, roles)
     consumed = [*removed, *guards, *([loader] if loader is not None else [])]
-    _check_rank_uses(worker, rank, consumed)
-    _check_distributed_uses(index, [*removed, launch])
+    _check_role_uses(lowering, roles, consumed, spawn)
+    launch = [spawn.statement] if spawn is not None else []
+    _check_distributed_uses(index, [*removed, *guards, *launch], torchrun=spawn is None)
+    if spawn is not None:
+        _spawn_backend(call_of(init), init)
+        trainer = {"strategy": _string("ddp"), "accelerator": _string("cpu"), "devices": devices}
+    else:
+        on_gpu = bool(rank_devices) or set_device or (wrapper is not None and wrapper[2])
+        trainer = _torchrun_trainer(lowering, init, roles, on_gpu)
     return Setup(
-        worker=worker,
-        params=params,
-        launch=launch,
-        call=call,
-        devices=devices,
+        spawn=spawn,
+        init=init,
+        trainer=trainer,
+        rank_devices=rank_devices,
         removed=tuple(removed),
+        removable=tuple(removable),
         loader=loader,
         new_loader=new_loader,
         set_epoch=set_epoch,
         wrapper=wrapper[0] if wrapper else None,
         wrapped=wrapper[1] if wrapper else None,
-        guards=tuple(guards),
+        guards=guards,
+    )
+
+
+def _setup_statements(
+    lowering, roles: dict[str, Role], devices: frozenset[str], spawn: Spawn | None
+) -> tuple[cst.BaseStatement, list[cst.BaseStatement], bool]:
+    """``init_process_group``, the statements Lightning's own setup replaces (the group, the
+    spawn's MASTER_ADDR/PORT, torchrun's ``set_device(local_rank)``), and whether one of them
+    gives the process its GPU."""
+    program, qualify = lowering.program, lowering.index.imports.qualify
+    init = None
+    removed = []
+    set_device = False
+    for statement in program.block:
+        found = call_of(statement)
+        qual = qualify(found.func) if found is not None else None
+        if qual in INIT:
+            init = init or statement
+            removed.append(statement)
+        elif qual in DESTROY or (spawn is not None and _sets_master(statement)):
+            removed.append(statement)
+        elif spawn is None and _sets_device(lowering, statement, roles, devices):
+            set_device = True
+            removed.append(statement)
+    if init is None:
+        raise _decline(
+            "the program does not call `dist.init_process_group(...)` in the function that trains",
+            spawn.worker.name if spawn is not None else program.epoch.node,
+        )
+    return init, removed, set_device
+
+
+def _spawn(lowering) -> tuple[Spawn, dict[str, Role], cst.BaseExpression]:
+    """The mp.spawn launch, the roles of the worker's parameters, and the number of devices."""
+    index, program = lowering.index, lowering.program
+    spawns = index.uses(SPAWN)
+    statement = _statement_of(index, spawns[0])
+    call = call_of(statement) if statement is not None else None
+    worker = program.owner
+    if len(spawns) > 1 or call is None or not isinstance(worker, cst.FunctionDef):
+        raise _decline(
+            "`mp.spawn` must be one statement `mp.spawn(worker, args=(...), nprocs=N)` whose "
+            "worker holds the training loop",
+            spawns[0],
+        )
+    params, direct, devices = _launch(call, worker, statement)
+    roles = {worker.params.params[0].name.value: Role("rank", strict=True)}
+    if isinstance(devices, cst.Name):
+        roles[devices.value] = Role("world_size", strict=False)
+    return Spawn(worker, params, statement, direct), roles, devices
+
+
+def _environment_roles(lowering) -> dict[str, Role]:
+    """Names bound to ``dist.get_rank()``, ``int(os.environ["LOCAL_RANK"])`` and the like."""
+    roles = {}
+    for binding in lowering.program.bindings.values():
+        role = _role_of(lowering, binding.value, {})
+        if role is not None and result_names(binding.line) == [binding.name]:
+            roles[binding.name] = role
+    return roles
+
+
+def _role_of(lowering, node: cst.CSTNode, roles: dict[str, Role]) -> Role | None:
+    """The role of a name, of ``dist.get_rank()``/``dist.get_world_size()`` (only in the
+    process group) or of ``int(os.environ["RANK"])`` (set by torchrun before it)."""
+    if isinstance(node, cst.Name):
+        return roles.get(node.value)
+    if isinstance(node, cst.Call) and not node.args:
+        kind = GROUP_CALLS.get(lowering.index.imports.qualify(node.func) or "")
+        if kind is not None:
+            return Role(kind, strict=True)
+    kind = ENVIRONMENT.get(_environment_key(lowering, node) or "")
+    return Role(kind, strict=False) if kind is not None else None
+
+
+def _environment_key(lowering, node: cst.CSTNode) -> str | None:
+    """``K`` of ``int(os.environ["K"])``, ``int(os.environ.get("K", d))`` or
+    ``int(os.getenv("K"))``: what torchrun sets."""
+    if not (isinstance(node, cst.Call) and dotted_name(node.func) == "int" and len(node.args) == 1):
+        return None
+    inner = node.args[0].value
+    qualify = lowering.index.imports.qualify
+    key = None
+    if isinstance(inner, cst.Subscript) and qualify(inner.value) == "os.environ":
+        index = inner.slice[0].slice if len(inner.slice) == 1 else None
+        key = index.value if isinstance(index, cst.Index) else None
+    elif isinstance(inner, cst.Call) and qualify(inner.func) in {"os.environ.get", "os.getenv"}:
+        key = inner.args[0].value if inner.args else None
+    return str(key.evaluated_value) if isinstance(key, cst.SimpleString) else None
+
+
+def _is_local(lowering, node: cst.CSTNode, roles: dict[str, Role], devices: set[str]) -> bool:
+    """The local rank, or a device bound to ``cuda:<local rank>``."""
+    role = _role_of(lowering, node, roles)
+    return (role is not None and role.kind == "local_rank") or dotted_name(node) in devices
+
+
+def _rank_devices(lowering, roles: dict[str, Role]) -> frozenset[str]:
+    """Names bound to ``torch.device(f"cuda:{local_rank}")`` or
+    ``torch.device("cuda", local_rank)``: each process's own GPU."""
+    found = set()
+    for binding in lowering.program.bindings.values():
+        value = binding.value
+        if binding.kind is not Kind.DEVICE or not isinstance(value, cst.Call):
+            continue
+        if lowering.index.imports.qualify(value.func) != "torch.device":
+            continue
+        args = [arg.value for arg in value.args]
+        if len(args) == 2 and code(args[0]) in {'"cuda"', "'cuda'"}:
+            local = args[1]
+        elif len(args) == 1 and isinstance(args[0], cst.FormattedString):
+            parts = args[0].parts
+            text = parts[0] if len(parts) == 2 else None
+            if not (isinstance(text, cst.FormattedStringText) and text.value == "cuda:"):
+                continue
+            if parts[1].conversion or parts[1].format_spec:
+                continue
+            local = parts[1].expression
+        else:
+            continue
+        if _is_local(lowering, local, roles, set()):
+            found.add(binding.name)
+    return frozenset(found)
+
+
+def _sets_device(lowering, statement: cst.BaseStatement, roles, devices: frozenset[str]) -> bool:
+    """``torch.cuda.set_device(local_rank)``: Lightning selects each process's GPU itself."""
+    call = call_of(statement)
+    return (
+        call is not None
+        and lowering.index.imports.qualify(call.func) == "torch.cuda.set_device"
+        and len(call.args) == 1
+        and _is_local(lowering, call.args[0].value, roles, devices)
     )
 
 
@@ -246,8 +443,11 @@ def _decline_unsupported(index) -> None:
     found = first_use(index, DATA_PARALLEL)
     if found is not None:
         raise _decline(
-            "nn.DataParallel splits every batch across the GPUs of one process; Lightning 2 has "
-            "no DataParallel strategy and DDP's per-process batches train differently",
+            "nn.DataParallel splits every batch across the visible GPUs (per-replica BatchNorm "
+            "statistics, gradients summed across devices); Lightning 2 has no DataParallel "
+            "strategy and DDP's per-process batches train differently. On one device or none it "
+            "is the identity: remove it and convert again; for several GPUs move to DDP (torchrun "
+            "or mp.spawn with a DistributedSampler), which lightify converts",
             found,
         )
     for node in index.references:
@@ -329,30 +529,106 @@ def _launch(
     return p.with_changes(params=rest), call, devices
 
 
-def _backend(call: cst.Call, statement: cst.BaseStatement) -> str:
-    backend = None
+def _init_args(call: cst.Call) -> dict[str, cst.Arg]:
+    """``init_process_group``'s arguments by parameter name (backend, init_method positional)."""
+    found = {}
     for i, arg in enumerate(call.args):
-        name = arg.keyword.value if arg.keyword else ("backend" if i == 0 else None)
-        if name == "backend":
-            backend = arg.value
-        elif name == "init_method" and not _local_init(arg.value):
+        positional = ("backend", "init_method")[i] if i < 2 else f"#{i}"
+        found[arg.keyword.value if arg.keyword else positional] = arg
+    return found
+
+
+def _spawn_backend(call: cst.Call, statement: cst.BaseStatement) -> None:
+    """A spawned worker's process group: gloo, on this machine."""
+    args = _init_args(call)
+    for name, arg in args.items():
+        if name == "init_method" and not _local_init(arg.value):
             raise _decline(
                 f"`init_method={code(arg.value)}` is a custom rendezvous; Lightning runs its own "
                 "on this machine",
                 arg,
             )
-        elif name not in {"rank", "world_size", "init_method"}:
+        if name not in {"backend", "rank", "world_size", "init_method"}:
             raise _decline(
                 "`init_process_group` takes arguments Lightning's process group would not have",
                 arg,
             )
+    backend = args["backend"].value if "backend" in args else None
     if not isinstance(backend, cst.SimpleString) or backend.evaluated_value != "gloo":
         raise _decline(
             "only the gloo backend (CPU processes) is converted; nccl workers choose a GPU by "
             "rank, which lightify does not map to Lightning's devices yet",
             statement,
         )
-    return "gloo"
+
+
+def _torchrun_trainer(
+    lowering, init: cst.BaseStatement, roles: dict[str, Role], cuda: bool
+) -> dict[str, cst.BaseExpression]:
+    """Trainer arguments for processes torchrun started: its world, the script's backend."""
+    expected = {"backend": None, "init_method": None, "rank": "rank", "world_size": "world_size"}
+    backend = None
+    for name, arg in _init_args(call_of(init)).items():
+        value = arg.value
+        if name not in expected:
+            raise _decline(
+                f"`init_process_group(..., {short(arg).rstrip(', ')})`: Lightning's process "
+                "group would not have this argument",
+                arg,
+            )
+        if name == "backend":
+            backend = value.evaluated_value if isinstance(value, cst.SimpleString) else value
+        elif name == "init_method" and code(value) not in {'"env://"', "'env://'"}:
+            raise _decline(
+                f"`init_method={short(value)}` is a custom rendezvous; Lightning reads torchrun's "
+                "env:// variables",
+                arg,
+            )
+        elif expected[name] is not None:
+            role = _role_of(lowering, value, roles)
+            if role is None or role.kind != expected[name]:
+                raise _decline(f"`{name}={short(value)}` is not torchrun's {name}", arg)
+    _check_backend(backend, cuda, init)
+    os_module = lowering.index.imports.local_name("os")
+    if os_module is None:
+        raise _decline(
+            "the converted Trainer reads torchrun's LOCAL_WORLD_SIZE and GROUP_WORLD_SIZE from "
+            "`os.environ`: add `import os`",
+            init,
+        )
+    return {
+        "strategy": _string("ddp"),
+        "accelerator": _string("cuda" if cuda else "cpu"),
+        "devices": cst.parse_expression(f'int({os_module}.environ.get("LOCAL_WORLD_SIZE", 1))'),
+        "num_nodes": cst.parse_expression(f'int({os_module}.environ.get("GROUP_WORLD_SIZE", 1))'),
+    }
+
+
+def _check_backend(backend, cuda: bool, init: cst.BaseStatement) -> None:
+    """The backend Lightning's DDP picks by itself: gloo for CPU, nccl for CUDA processes."""
+    if backend is None or backend == ("nccl" if cuda else "gloo"):
+        return
+    if not isinstance(backend, str):
+        raise _decline(
+            f"the backend is chosen at run time (`{short(backend)}`); Lightning's DDP uses gloo "
+            "for CPU and nccl for CUDA processes: write the one the script trains with",
+            init,
+        )
+    if cuda:
+        raise _decline(
+            f'the "{backend}" backend between GPU processes: Lightning\'s DDP would use nccl; '
+            f'pass `strategy=DDPStrategy(process_group_backend="{backend}")` by hand',
+            init,
+        )
+    raise _decline(
+        f'the "{backend}" backend needs a GPU per process, and the script never gives the '
+        "model one (`torch.cuda.set_device(local_rank)`, `DDP(model, device_ids=[local_rank])`)",
+        init,
+    )
+
+
+def _string(value: str) -> cst.SimpleString:
+    return cst.SimpleString(f'"{value}"')
 
 
 def _local_init(value: cst.BaseExpression) -> bool:
@@ -380,7 +656,7 @@ def _sets_master(statement: cst.BaseStatement) -> bool:
     return key.strip("'\"") in {"MASTER_ADDR", "MASTER_PORT"}
 
 
-def _sampler(lowering, rank: str):
+def _sampler(lowering, roles: dict[str, Role]):
     """(sampler line, loader line, new loader line, set_epoch statement) or None."""
     program = lowering.program
     found = [b for b in program.bindings.values() if b.callee in SAMPLER]
@@ -392,7 +668,15 @@ def _sampler(lowering, rank: str):
     for arg in value.args[1:] if isinstance(value, cst.Call) else ():
         key = arg.keyword.value if arg.keyword else None
         literal = code(arg.value)
-        if key in {"num_replicas", "rank"}:
+        if key in SAMPLER_ROLES:
+            role = _role_of(lowering, arg.value, roles)
+            if role is None or role.kind != SAMPLER_ROLES[key]:
+                raise _decline(
+                    f"`DistributedSampler(..., {short(arg).rstrip(', ')})` is not the process "
+                    f"group's {SAMPLER_ROLES[key].replace('_', ' ')}: Lightning's sampler shards "
+                    "by the global rank over the world size",
+                    arg,
+                )
             continue
         if key == "shuffle" and literal in {"True", "False"}:
             shuffle = literal == "True"
@@ -464,8 +748,9 @@ def _set_epoch(lowering, sampler: str, shuffle: bool) -> cst.BaseStatement | Non
     return found
 
 
-def _wrapper(lowering) -> tuple[str, str] | None:
-    """(wrapper name, wrapped model name) of ``ddp_model = DDP(model)``."""
+def _wrapper(lowering, roles: dict[str, Role], devices: frozenset[str]):
+    """(wrapper name, wrapped model name, whether it names the process's GPU) of
+    ``ddp_model = DDP(model)`` or ``DDP(model, device_ids=[local_rank])``."""
     program = lowering.program
     found = [b for b in program.bindings.values() if b.callee in DDP]
     if not found:
@@ -480,54 +765,103 @@ def _wrapper(lowering) -> tuple[str, str] | None:
             "(`ddp_model = DDP(model)`)",
             binding.line,
         )
+    on_gpu = False
     for arg in value.args[1:]:
+        key = arg.keyword.value if arg.keyword else None
+        local = arg.value
+        if key == "device_ids" and isinstance(local, cst.List) and len(local.elements) == 1:
+            local = local.elements[0].value
+        if key in {"device_ids", "output_device"} and _is_local(lowering, local, roles, devices):
+            on_gpu = True  # Lightning passes [local_rank] for the process's own GPU
+            continue
         raise _decline(
             f"`DDP(..., {code(arg).rstrip(', ')})`: lightify does not carry DDP arguments into "
             "Lightning's DDPStrategy yet",
             arg,
         )
-    return binding.name, wrapped.name
+    return binding.name, wrapped.name, on_gpu
 
 
-def _rank_guards(lowering, rank: str) -> list[cst.If]:
-    """``if rank == 0:`` statements after the epoch loop."""
+def _rank_guards(lowering, roles: dict[str, Role]) -> dict[cst.If, str]:
+    """``if rank == 0:`` after the epoch loop → ``is_global_zero`` (``local_rank == 0`` for
+    the local rank): the Trainer's view of the same processes."""
     program = lowering.program
     after = program.block[program.block.index(program.epoch.node) + 1 :]
-    guards = []
+    guards = {}
     for statement in after:
-        if (
-            isinstance(statement, cst.If)
-            and statement.orelse is None
-            and code(statement.test) in {f"{rank} == 0", f"0 == {rank}"}
-            and rank not in names_in(statement.body)
+        if not isinstance(statement, cst.If) or statement.orelse is not None:
+            continue
+        test = statement.test
+        if not (
+            isinstance(test, cst.Comparison)
+            and len(test.comparisons) == 1
+            and isinstance(test.comparisons[0].operator, cst.Equal)
         ):
-            guards.append(statement)
+            continue
+        left, right = test.left, test.comparisons[0].comparator
+        tested = left if code(right) == "0" else right if code(left) == "0" else None
+        role = _role_of(lowering, tested, roles) if tested is not None else None
+        body = statement.body
+        if (
+            role is None
+            or role.kind == "world_size"
+            or any(roles[name].strict for name in names_in(body) & set(roles))
+            or any(_inside(lowering.index, node, body) for node in _group_uses(lowering.index))
+        ):
+            continue
+        guards[statement] = "is_global_zero" if role.kind == "rank" else "local_rank == 0"
     return guards
 
 
-def _check_rank_uses(worker: cst.FunctionDef, rank: str, consumed: list) -> None:
-    """The rank exists only in processes the script started; other uses have no equivalent."""
-    for statement in worker.body.body:
-        if statement in consumed or rank not in names_in(statement):
+def _check_role_uses(lowering, roles: dict[str, Role], consumed: list, spawn: Spawn | None) -> None:
+    """A rank that exists only in the script's processes: other uses have no equivalent."""
+    strict = {name for name, role in roles.items() if role.strict}
+    for statement in lowering.program.block:
+        used = names_in(statement) & strict
+        if statement in consumed or not used:
             continue
+        name = sorted(used)[0]
+        if spawn is not None:
+            raise _decline(
+                f"the worker reads its rank `{name}` here; lightify converts `if {name} == 0:` "
+                "after the loop (→ trainer.is_global_zero) and the DistributedSampler/DDP "
+                "arguments only",
+                statement,
+            )
         raise _decline(
-            f"the worker reads its rank `{rank}` here; lightify converts `if {rank} == 0:` after "
-            "the loop (→ trainer.is_global_zero) and the DistributedSampler/DDP arguments only",
+            f"`{name}` reads the script's process group, which Lightning creates inside fit; "
+            f'read `int(os.environ["{ENVIRONMENT_OF[roles[name].kind]}"])` instead (torchrun '
+            "sets it before the process group exists)",
             statement,
         )
 
 
-def _check_distributed_uses(index, consumed: list[cst.BaseStatement]) -> None:
+def _group_uses(index) -> list[cst.CSTNode]:
+    """References to torch.distributed other than creating and destroying the group."""
+    found = []
     for node in index.references:
         qual = index.imports.qualify(node) or ""
-        if not qual.startswith("torch.distributed.") or qual in INIT | DESTROY:
+        if qual.startswith("torch.distributed.") and qual not in INIT | DESTROY:
+            found.append(node)
+    return found
+
+
+def _check_distributed_uses(index, consumed: list[cst.BaseStatement], torchrun: bool) -> None:
+    for node in _group_uses(index):
+        if any(_inside(index, node, statement) for statement in consumed):
             continue
-        if not any(_inside(index, node, statement) for statement in consumed):
-            raise _decline(
-                f"`{code(node)}` needs the script's own process group, which Lightning creates "
-                "inside fit",
-                node,
-            )
+        kind = GROUP_CALLS.get(index.imports.qualify(node) or "")
+        hint = (
+            f'; read `int(os.environ["{ENVIRONMENT_OF[kind]}"])` instead, which torchrun sets '
+            "before the process group exists"
+            if torchrun and kind is not None
+            else ""
+        )
+        raise _decline(
+            f"`{code(node)}` needs the script's own process group, which Lightning creates "
+            "inside fit" + hint,
+            node,
+        )
 
 
 def _inside(index, node: cst.CSTNode, statement: cst.CSTNode) -> bool:
@@ -893,6 +1227,184 @@ def worker(rank, world_size):
 
 if __name__ == "__main__":
     mp.spawn(worker, args=(2,), nprocs=2)
+""",
+        after=None,
+        codes=("LFY006",),
+    ),
+    Example(
+        before="""\
+import os
+
+import torch
+import torch.distributed as dist
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel as DDP
+from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data.distributed import DistributedSampler
+
+
+def main():
+    local_rank = int(os.environ["LOCAL_RANK"])
+    torch.cuda.set_device(local_rank)
+    dist.init_process_group("nccl")
+    device = torch.device(f"cuda:{local_rank}")
+    torch.manual_seed(0)
+    data = TensorDataset(torch.randn(64, 4), torch.randint(0, 2, (64,)))
+    sampler = DistributedSampler(data)
+    loader = DataLoader(data, batch_size=16, sampler=sampler)
+    model = nn.Linear(4, 2).to(device)
+    ddp_model = DDP(model, device_ids=[local_rank])
+    optimizer = torch.optim.SGD(ddp_model.parameters(), lr=0.1)
+    for epoch in range(2):
+        sampler.set_epoch(epoch)
+        for x, y in loader:
+            x, y = x.to(device), y.to(device)
+            optimizer.zero_grad()
+            loss = F.cross_entropy(ddp_model(x), y)
+            loss.backward()
+            optimizer.step()
+    if dist.get_rank() == 0:
+        torch.save(model.state_dict(), "linear.pt")
+    dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main()
+""",
+        after="""\
+import os
+
+import lightning as L
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+
+class LitModel(L.LightningModule):
+    def __init__(self, model):
+        super().__init__()
+        self.save_hyperparameters(ignore=["model"])
+        self.model = model
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        loss = F.cross_entropy(self.model(x), y)
+        self.log("train_loss", loss)
+        return loss
+
+    def configure_optimizers(self):
+        optimizer = torch.optim.SGD(self.model.parameters(), lr=0.1)
+        return optimizer
+
+
+def main():
+    torch.manual_seed(0)
+    data = TensorDataset(torch.randn(64, 4), torch.randint(0, 2, (64,)))
+    loader = DataLoader(data, batch_size=16, shuffle=True)
+    model = nn.Linear(4, 2)
+    trainer = L.Trainer(
+        max_epochs=2,
+        strategy="ddp",
+        accelerator="cuda",
+        devices=int(os.environ.get("LOCAL_WORLD_SIZE", 1)),
+        num_nodes=int(os.environ.get("GROUP_WORLD_SIZE", 1)),
+    )
+    trainer.fit(LitModel(model), loader)
+    if trainer.is_global_zero:
+        torch.save(model.state_dict(), "linear.pt")
+
+
+if __name__ == "__main__":
+    main()
+""",
+        codes=("LFY006", "LFY400"),
+    ),
+    Example(
+        before="""\
+import os
+
+import torch
+import torch.distributed as dist
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel as DDP
+from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data.distributed import DistributedSampler
+
+
+def main(backend="nccl"):
+    local_rank = int(os.environ["LOCAL_RANK"])
+    torch.cuda.set_device(local_rank)
+    dist.init_process_group(backend)
+    device = torch.device(f"cuda:{local_rank}")
+    torch.manual_seed(0)
+    data = TensorDataset(torch.randn(64, 4), torch.randint(0, 2, (64,)))
+    sampler = DistributedSampler(data)
+    loader = DataLoader(data, batch_size=16, sampler=sampler)
+    model = nn.Linear(4, 2).to(device)
+    ddp_model = DDP(model, device_ids=[local_rank])
+    optimizer = torch.optim.SGD(ddp_model.parameters(), lr=0.1)
+    for epoch in range(2):
+        sampler.set_epoch(epoch)
+        for x, y in loader:
+            x, y = x.to(device), y.to(device)
+            optimizer.zero_grad()
+            loss = F.cross_entropy(ddp_model(x), y)
+            loss.backward()
+            optimizer.step()
+    if dist.get_rank() == 0:
+        torch.save(model.state_dict(), "linear.pt")
+    dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main()
+""",
+        after=None,
+        codes=("LFY006",),
+    ),
+    Example(
+        before="""\
+import os
+
+import torch
+import torch.distributed as dist
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel as DDP
+from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data.distributed import DistributedSampler
+
+
+def main():
+    local_rank = int(os.environ["LOCAL_RANK"])
+    torch.cuda.set_device(local_rank)
+    dist.init_process_group("nccl")
+    device = torch.device(f"cuda:{local_rank}")
+    torch.manual_seed(dist.get_rank())
+    data = TensorDataset(torch.randn(64, 4), torch.randint(0, 2, (64,)))
+    sampler = DistributedSampler(data)
+    loader = DataLoader(data, batch_size=16, sampler=sampler)
+    model = nn.Linear(4, 2).to(device)
+    ddp_model = DDP(model, device_ids=[local_rank])
+    optimizer = torch.optim.SGD(ddp_model.parameters(), lr=0.1)
+    for epoch in range(2):
+        sampler.set_epoch(epoch)
+        for x, y in loader:
+            x, y = x.to(device), y.to(device)
+            optimizer.zero_grad()
+            loss = F.cross_entropy(ddp_model(x), y)
+            loss.backward()
+            optimizer.step()
+    if dist.get_rank() == 0:
+        torch.save(model.state_dict(), "linear.pt")
+    dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main()
 """,
         after=None,
         codes=("LFY006",),

@@ -1,15 +1,23 @@
-"""Multi-process fixtures train the same after conversion: mp.spawn + gloo DDP vs Lightning DDP.
+"""Multi-process fixtures train the same after conversion: gloo DDP vs Lightning DDP.
 
 The capture harness does not follow child processes, so each run here gets a
 ``sitecustomize`` that records, in every Python process the run starts, each
 ``backward()`` loss under that process's rank in the default process group.
 Both runs train 2 CPU processes; every rank's losses and the parameters rank 0
 saves must be bit-identical.
+
+A fixture's ``multiprocess.txt`` says how both scripts are started: its line
+``launch: ARGS`` gives the interpreter's arguments, with ``{script}``, ``{epochs}``,
+``{world_size}`` and ``{port}`` (a free port) filled in: ``{script} --world-size
+{world_size} --port {port}`` for a script that calls ``mp.spawn`` itself,
+``-m torch.distributed.run --standalone --nproc_per_node={world_size} {script}`` for
+one torchrun starts.
 """
 
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -59,7 +67,16 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _start(script: Path, folder: Path, recorder: Path) -> subprocess.Popen[str]:
+def _launch(case: Case, script: Path) -> list[str]:
+    """The command that starts ``script`` the way the fixture's ``launch:`` line says."""
+    lines = (case.folder / "multiprocess.txt").read_text().splitlines()
+    found = [line.split(":", 1)[1] for line in lines if line.startswith("launch:")]
+    assert len(found) == 1, f"{case.name}/multiprocess.txt needs one `launch:` line"
+    args = found[0].format(script=script, epochs=EPOCHS, world_size=WORLD_SIZE, port=_free_port())
+    return [sys.executable, *shlex.split(args)]
+
+
+def _start(command: list[str], folder: Path, recorder: Path) -> subprocess.Popen[str]:
     """Start a script in its own folder, its losses recorded there."""
     folder.mkdir()
     env = {
@@ -68,10 +85,8 @@ def _start(script: Path, folder: Path, recorder: Path) -> subprocess.Popen[str]:
         "LIGHTIFY_LOSSES": str(folder),
         "CUDA_VISIBLE_DEVICES": "",
     }
-    args = ["--epochs", str(EPOCHS), "--world-size", str(WORLD_SIZE), "--out", "model.pt"]
-    args += ["--port", str(_free_port())]
     return subprocess.Popen(
-        [sys.executable, str(script), *args],
+        command,
         cwd=folder,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -106,7 +121,7 @@ def test_ddp_conversion_trains_identically(case: Case, tmp_path: Path) -> None:
     (recorder / "sitecustomize.py").write_text(RECORDER)
     # both at once: most of each run is four interpreters importing torch (and lightning)
     runs = {
-        name: _start(script, tmp_path / name, recorder)
+        name: _start(_launch(case, script), tmp_path / name, recorder)
         for name, script in (("original", case.before), ("converted", case.after))
     }
     try:
@@ -118,7 +133,7 @@ def test_ddp_conversion_trains_identically(case: Case, tmp_path: Path) -> None:
                 os.killpg(run.pid, signal.SIGKILL)
                 run.communicate()
     # both trained in two processes of a process group, on different shards of the data
-    assert set(original) == set(converted) == {"0", "1"}
+    assert set(original) == set(converted) == {str(rank) for rank in range(WORLD_SIZE)}
     assert len(original["0"]) == len(original["1"]) >= 2 * EPOCHS
     assert original["0"] != original["1"]
     assert converted == original  # every rank, every step, bit for bit
