@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable, Iterator
+
 import libcst as cst
 
 _EMPTY = cst.Module(body=[])
+# Fields that hold only whitespace, comments or punctuation: no code to look at.
+_LAYOUT_FIELDS = frozenset(
+    {
+        *("lpar", "rpar", "lbracket", "rbracket", "lbrace", "rbrace"),
+        *("leading_lines", "lines_after_decorators", "header", "footer", "indent", "newline"),
+        *("comma", "semicolon", "colon", "dot", "equal", "operator", "star", "asynchronous"),
+    }
+)
+_FIELDS: dict[tuple[type, bool], tuple[str, ...]] = {}
 
 
 def dotted_name(node: cst.CSTNode) -> str | None:
@@ -48,19 +60,60 @@ def stmt(text: str) -> cst.BaseStatement:
     return cst.parse_statement(text)
 
 
+def code_children(node: cst.CSTNode, layout: bool = False) -> list[cst.CSTNode]:
+    """The children of ``node`` that can hold code; with ``layout``, whitespace and comments too.
+
+    Read straight from the node's fields: a libcst visitor rebuilds every node it passes,
+    which made read-only walks most of the cost of converting a file.
+    """
+    key = (type(node), layout)
+    fields = _FIELDS.get(key)
+    if fields is None:
+        fields = _FIELDS[key] = tuple(
+            f.name
+            for f in dataclasses.fields(type(node))
+            if layout or (f.name not in _LAYOUT_FIELDS and "whitespace" not in f.name)
+        )
+    children: list[cst.CSTNode] = []
+    for name in fields:
+        value = getattr(node, name)
+        if isinstance(value, cst.CSTNode):
+            children.append(value)
+        elif isinstance(value, tuple | list):
+            children.extend(value)
+    return children
+
+
+def walk(
+    node: cst.CSTNode,
+    into: Callable[[cst.CSTNode], bool] | None = None,
+    layout: bool = False,
+) -> Iterator[cst.CSTNode]:
+    """``node`` and the code under it, depth first, statements in source order.
+
+    The children of a node for which ``into`` returns False are skipped; ``layout``
+    includes whitespace and comments (not in source order).
+    """
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        if into is None or into(current):
+            stack.extend(reversed(code_children(current, layout)))
+
+
 def names_in(node: cst.CSTNode) -> set[str]:
-    """Every bare name read or written anywhere under ``node``."""
+    """Every bare name read or written anywhere under ``node`` (attribute names aside)."""
     found: set[str] = set()
-
-    class _Names(cst.CSTVisitor):
-        def visit_Name(self, name: cst.Name) -> None:
-            found.add(name.value)
-
-        def visit_Attribute(self, attribute: cst.Attribute) -> bool:
-            attribute.value.visit(self)
-            return False
-
-    node.visit(_Names())
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, cst.Name):
+            found.add(current.value)
+        elif isinstance(current, cst.Attribute):
+            stack.append(current.value)
+        else:
+            stack.extend(code_children(current))
     return found
 
 

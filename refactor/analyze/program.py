@@ -24,6 +24,7 @@ from lightify.analyze.nodes import (
     result_names,
     short,
     statement_call,
+    walk,
 )
 from lightify.analyze.not_convertible import check_not_convertible
 from lightify.analyze.substitute import Substitute, bind_arguments
@@ -611,16 +612,13 @@ def iterates_param_groups(loop: cst.For) -> bool:
 
 
 def _call_statements(index: ModuleIndex, name: str) -> list[cst.BaseStatement]:
-    statements = []
-
-    class _Calls(cst.CSTVisitor):
-        def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> None:
-            call = statement_call(node)
-            if call is not None and dotted_name(call.func) == name:
-                statements.append(node)
-
-    index.module.visit(_Calls())
-    return statements
+    return [
+        node
+        for node in walk(index.module)
+        if isinstance(node, cst.SimpleStatementLine)
+        and (call := statement_call(node)) is not None
+        and dotted_name(call.func) == name
+    ]
 
 
 def _epoch_loop(index: ModuleIndex, node: cst.For) -> EpochLoop:

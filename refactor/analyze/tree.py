@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import libcst as cst
-from libcst.metadata import PositionProvider
 
 from lightify.analyze.imports import ImportTable
-from lightify.analyze.nodes import dotted_name
+from lightify.analyze.nodes import code_children, dotted_name
+from lightify.analyze.positions import start_positions
 
 
 @dataclass
@@ -21,7 +21,7 @@ class ModuleIndex:
     functions: dict[str, cst.FunctionDef] = field(default_factory=dict)
     classes: dict[str, cst.ClassDef] = field(default_factory=dict)
     backward_loops: list[cst.For] = field(default_factory=list)
-    positions: object = None
+    positions: dict[cst.CSTNode, tuple[int, int]] = field(default_factory=dict)
     origins: dict[cst.CSTNode, cst.CSTNode] = field(default_factory=dict)
     # every Name and Attribute outside import statements, in source order: rules that
     # look for an API by qualified name read this instead of walking the tree again
@@ -40,8 +40,8 @@ class ModuleIndex:
 
     def position(self, node: cst.CSTNode) -> tuple[int, int]:
         """1-based line and column of a node in the original text."""
-        pos = self.positions[self.origins.get(node, node)]  # type: ignore[index]
-        return pos.start.line, pos.start.column + 1
+        line, column = self.positions[self.origins.get(node, node)]
+        return line, column + 1
 
     def ancestors(self, node: cst.CSTNode):
         while node in self.parents:
@@ -93,53 +93,47 @@ def index_module(module: cst.Module, like: ModuleIndex | None = None) -> ModuleI
     text the user wrote, and resolving positions is most of the cost on large files."""
     if like is None:
         imports = ImportTable()  # filled by the indexer's own pass
-        positions = cst.MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+        positions = start_positions(module)
     else:
         imports, positions = like.imports, like.positions
     index = ModuleIndex(module, imports, positions=positions)
-    indexer = _Indexer(index, record_imports=like is None)
-    module.visit(indexer)
-    index.backward_loops = _innermost_loops(index, indexer.backward_calls)
+    backward_calls = _index_nodes(index, record_imports=like is None)
+    index.backward_loops = _innermost_loops(index, backward_calls)
     return index
 
 
-class _Indexer(cst.CSTVisitor):
-    def __init__(self, index: ModuleIndex, record_imports: bool) -> None:
-        self.index = index
-        self.record_imports = record_imports
-        self.stack: list[cst.CSTNode] = []
-        self.backward_calls: list[cst.Call] = []
-        self.in_import = 0
-
-    def on_visit(self, node: cst.CSTNode) -> bool:
-        if self.stack:
-            self.index.parents[node] = self.stack[-1]
-        self.stack.append(node)
+def _index_nodes(index: ModuleIndex, record_imports: bool) -> list[cst.Call]:
+    """One preorder pass over the code: parents, references, top-level functions and
+    classes, imports; returns the ``x.backward(...)`` calls."""
+    backward_calls: list[cst.Call] = []
+    # (node, its parent, at module level, inside an import statement)
+    stack: list[tuple[cst.CSTNode, cst.CSTNode | None, bool, bool]] = [
+        (index.module, None, True, False)
+    ]
+    while stack:
+        node, parent, top, in_import = stack.pop()
+        if parent is not None:
+            index.parents[node] = parent
         if isinstance(node, cst.Import | cst.ImportFrom):
-            self.in_import += 1
-            if self.record_imports:
-                self.index.imports.record(node)
-        elif isinstance(node, cst.Name | cst.Attribute) and not self.in_import:
-            self.index.references.append(node)
-        if isinstance(node, cst.FunctionDef) and self._at_module_level():
-            self.index.functions[node.name.value] = node
-        elif isinstance(node, cst.ClassDef) and self._at_module_level():
-            self.index.classes[node.name.value] = node
+            in_import = True
+            if record_imports:
+                index.imports.record(node)
+        elif isinstance(node, cst.Name | cst.Attribute):
+            if not in_import:
+                index.references.append(node)
+        elif isinstance(node, cst.FunctionDef | cst.ClassDef):
+            if top:
+                table = index.functions if isinstance(node, cst.FunctionDef) else index.classes
+                table[node.name.value] = node
+            top = False
         elif (
             isinstance(node, cst.Call)
             and isinstance(node.func, cst.Attribute)
             and node.func.attr.value == "backward"
         ):
-            self.backward_calls.append(node)
-        return True
-
-    def on_leave(self, original_node: cst.CSTNode) -> None:
-        self.stack.pop()
-        if isinstance(original_node, cst.Import | cst.ImportFrom):
-            self.in_import -= 1
-
-    def _at_module_level(self) -> bool:
-        return not any(isinstance(n, cst.FunctionDef | cst.ClassDef) for n in self.stack[:-1])
+            backward_calls.append(node)
+        stack.extend((child, node, top, in_import) for child in reversed(code_children(node)))
+    return backward_calls
 
 
 def _innermost_loops(index: ModuleIndex, calls: list[cst.Call]) -> list[cst.For]:
