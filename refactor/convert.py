@@ -7,6 +7,7 @@ import libcst as cst
 from lightify.analyze.declines import Decline
 from lightify.analyze.program import find_program
 from lightify.analyze.specialize import check_copies_removed, specialize, with_original_names
+from lightify.analyze.trainer_class import unclass
 from lightify.analyze.tree import ModuleIndex, index_module
 from lightify.api import Conversion
 from lightify.diagnostics import Finding, ParseFailure
@@ -39,7 +40,9 @@ def convert_module(source: str, path: str = "<string>", target: str = "lightning
     if any(index.imports.imports_module(package) for package in LIGHTNING_PACKAGES):
         return Conversion(source, source, ())
     copies: dict[str, cst.FunctionDef] = {}
+    methods: dict[str, str] = {}
     try:
+        index, methods = unclass(index)  # class Trainer: its methods as functions
         index, copies = specialize(index)  # run_epoch(..., optimizer=None): one copy per role
         program = find_program(index)
         if program is None:
@@ -48,7 +51,8 @@ def convert_module(source: str, path: str = "<string>", target: str = "lightning
         new_module = emit(index, program, plan, target)
         check_copies_removed(new_module, copies)
     except Decline as decline:
-        decline = with_original_names(decline, copies)
+        decline = with_original_names(decline, {n: f.name.value for n, f in copies.items()})
+        decline = with_original_names(decline, methods)
         return Conversion(source, source, (_finding(index, path, decline),))
     converted = new_module.code
     try:

@@ -8,7 +8,7 @@ import libcst as cst
 
 from lightify.analyze.declines import Decline
 from lightify.analyze.facts import Program
-from lightify.analyze.nodes import assigned_names, code, names_in, only_small
+from lightify.analyze.nodes import assigned_names, code, mode_call, names_in, only_small, walk
 from lightify.analyze.tree import ModuleIndex
 from lightify.lower import comments_in
 from lightify.plan import Method, Plan
@@ -17,6 +17,7 @@ from lightify.wrap import LINE_LENGTH, wrap_call, wrap_statement
 METHOD_ORDER = (
     "on_train_epoch_start",
     "training_step",
+    "on_train_batch_end",
     "on_validation_model_eval",
     "on_validation_model_train",
     "on_validation_model_zero_grad",
@@ -26,6 +27,7 @@ METHOD_ORDER = (
     "on_train_epoch_end",
     "on_test_model_eval",
     "on_test_model_train",
+    "on_test_epoch_start",
     "test_step",
     "configure_optimizers",
     "optimizer_zero_grad",
@@ -51,7 +53,8 @@ def emit(index: ModuleIndex, program: Program, plan: Plan, target: str) -> cst.M
         lit_class = lit_class.visit(_FourSpaces())
     lit_class = lit_class.with_changes(leading_lines=_uncarried([*functions], carried))
     replacement = _trainer_code(program, plan, alias, names)
-    lost = _uncarried([program.epoch.node], carried)
+    # the loop's own leading comments stay in place (_trainer_code); the rest is carried
+    lost = _uncarried([program.epoch.node.with_changes(leading_lines=[])], carried)
     replacement[0] = replacement[0].with_changes(
         leading_lines=[*replacement[0].leading_lines, *lost]
     )
@@ -61,7 +64,7 @@ def emit(index: ModuleIndex, program: Program, plan: Plan, target: str) -> cst.M
         replaced[program.test_call] = _test_code(program, plan, names)
     rewrite = _Rewrite(replaced, plan.removed, plan.moved, plan.signatures)
     module = index.module.visit(rewrite)
-    module = _drop_unused(module, {*functions, *plan.removable})
+    module = _drop_unused(module, {*functions, *plan.removable}, placed=functions)
     module = _insert_class(module, lit_class)
     module = _drop_dead_imports(module, _used_names(index.module))
     module = _add_import(module, package, alias, index)
@@ -123,7 +126,7 @@ def _class(plan: Plan, alias: str) -> cst.ClassDef:
     )
     body = []
     for position, method in enumerate(methods):
-        node = cst.parse_statement(f"def {method.name}({method.params}):\n    pass\n")
+        node = cst.parse_statement(f"{_signature(method)}\n    pass\n")
         assert isinstance(node, cst.FunctionDef)
         statements = [wrap_statement(s, indent=8) for s in method.body]
         node = node.with_changes(
@@ -166,6 +169,14 @@ def _trainer_code(program: Program, plan: Plan, alias: str, names: dict[str, str
     return [first, *statements[1:]]
 
 
+def _signature(method: Method) -> str:
+    """``def name(params):``, the constructor's one parameter per line when too long: its
+    parameters grow with the script's values, Lightning's hooks have fixed ones."""
+    if method.name != "__init__":
+        return f"def {method.name}({method.params}):"
+    return wrap_call("def __init__(", method.params.split(", "), "):", indent=4)
+
+
 def _construct(plan: Plan) -> str:
     args = [*plan.modules, *(f"{k}={code(v)}" for k, v in plan.hparams.items())]
     return f"{plan.class_name}({', '.join(args)})"
@@ -174,9 +185,7 @@ def _construct(plan: Plan) -> str:
 def _test_code(program: Program, plan: Plan, names: dict[str, str]) -> list:
     test = f"{names['trainer']}.test({names['lit_module']}, dataloaders={plan.test_loader})"
     statements = [cst.parse_statement(test)]
-    calls = [
-        s for s in program.test.before if (m := only_small(s)) is not None and "eval" in code(m)
-    ]
+    calls = [s for s in program.test.before if mode_call(s) == "eval"]
     statements += [cst.parse_statement(code(s).strip()) for s in calls]
     return [
         statements[0].with_changes(leading_lines=program.test_call.leading_lines),
@@ -198,6 +207,10 @@ class _Rewrite(cst.CSTTransformer):
         self.removed = removed
         self.moved = moved
         self.signatures = signatures or {}
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        """Statements live in blocks only: expressions and simple lines are not rebuilt."""
+        return not isinstance(node, cst.BaseExpression | cst.SimpleStatementLine)
 
     def leave_FunctionDef(
         self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef
@@ -241,15 +254,18 @@ def _trailing(statement) -> list[cst.EmptyLine]:
     return []
 
 
-def _drop_unused(module: cst.Module, candidates: set) -> cst.Module:
-    """Remove functions and bindings the conversion made dead."""
+def _drop_unused(module: cst.Module, candidates: set, placed: set = frozenset()) -> cst.Module:
+    """Remove functions and bindings the conversion made dead; the comments of ``placed``
+    ones already stand before the LightningModule, the others' go to the next statement."""
     dead = _Candidates(candidates)
+    commented = _Candidates(placed)
     for _ in range(3):  # a removed function can make a binding it read dead in turn
         used, found = _scan(module, dead)
         unused = {statement for statement in found if not _bound_by(statement) & used}
         if not unused:
             break
-        module = module.visit(_Rewrite({}, unused))
+        moved = {statement for statement in unused if statement in commented}
+        module = module.visit(_Rewrite({}, unused - moved, moved))
     return module
 
 
@@ -286,19 +302,17 @@ def _scan(module: cst.Module, dead: _Candidates) -> tuple[set[str], list[cst.CST
     used: set[str] = set()
     found: list[cst.CSTNode] = []
 
-    class _Uses(cst.CSTVisitor):
-        def on_visit(self, node: cst.CSTNode) -> bool:
-            if isinstance(node, cst.SimpleStatementLine | cst.If | cst.FunctionDef) and (
-                node in dead
-            ):
-                found.append(node)
-                used.update(names_in(node) - _bound_by(node))
-                return False
-            if isinstance(node, cst.Name):
-                used.add(node.value)
-            return True
+    def is_dead(node: cst.CSTNode) -> bool:
+        return isinstance(node, cst.SimpleStatementLine | cst.If | cst.FunctionDef) and (
+            node in dead
+        )
 
-    module.visit(_Uses())
+    for node in walk(module, into=lambda n: not is_dead(n)):
+        if is_dead(node):
+            found.append(node)
+            used.update(names_in(node) - _bound_by(node))
+        elif isinstance(node, cst.Name):
+            used.add(node.value)
     return used, found
 
 

@@ -12,8 +12,11 @@ import libcst as cst
 
 from lightify.analyze.declines import Decline
 from lightify.analyze.facts import Kind, Program
-from lightify.analyze.nodes import assigned_names
+from lightify.analyze.nodes import assigned_names, names_in, only_small, walk
 from lightify.plan import Plan
+
+# Nodes whose ``target`` the code binds: assignments, loops, walrus.
+_TARGETED = cst.AssignTarget | cst.AugAssign | cst.AnnAssign | cst.For | cst.NamedExpr
 
 
 def bound_names(nodes: list[cst.CSTNode], own_scope_only: bool = False) -> set[str]:
@@ -23,42 +26,43 @@ def bound_names(nodes: list[cst.CSTNode], own_scope_only: bool = False) -> set[s
     bind: the names that outlive the statements.
     """
     found: set[str] = set()
+    nested_scopes = cst.Lambda | cst.FunctionDef
 
-    class _Targets(cst.CSTVisitor):
-        def visit_Lambda(self, node: cst.Lambda) -> bool:
-            return not own_scope_only
+    def into(node: cst.CSTNode) -> bool:
+        return not (own_scope_only and isinstance(node, nested_scopes))
 
-        def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-            return not own_scope_only
-
-        def visit_CompFor(self, node: cst.CompFor) -> None:
-            if not own_scope_only:
+    for root in nodes:
+        for node in walk(root, into):
+            if isinstance(node, cst.Param):
+                found.add(node.name.value)  # lambda and nested function parameters
+            elif isinstance(node, cst.AsName):
+                found.update(assigned_names(node.name))
+            elif isinstance(node, cst.CompFor):
+                if not own_scope_only:
+                    found.update(assigned_names(node.target))
+            elif isinstance(node, _TARGETED):
                 found.update(assigned_names(node.target))
-
-        def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
-            found.update(assigned_names(node.target))
-
-        def visit_AugAssign(self, node: cst.AugAssign) -> None:
-            found.update(assigned_names(node.target))
-
-        def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
-            found.update(assigned_names(node.target))
-
-        def visit_For(self, node: cst.For) -> None:
-            found.update(assigned_names(node.target))
-
-        def visit_AsName(self, node: cst.AsName) -> None:
-            found.update(assigned_names(node.name))
-
-        def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
-            found.update(assigned_names(node.target))
-
-        def visit_Param(self, node: cst.Param) -> None:
-            found.add(node.name.value)  # lambda and nested function parameters
-
-    for node in nodes:
-        node.visit(_Targets())
     return found
+
+
+def read_first(statements: list[cst.BaseStatement]) -> set[str]:
+    """Names the statements read before binding them themselves: what they take from before.
+
+    A compound statement counts every name in it as read (a binding under a condition
+    may not happen), which can only make more names count as taken.
+    """
+    bound: set[str] = set()
+    read: set[str] = set()
+    for statement in statements:
+        small = only_small(statement)
+        if isinstance(small, cst.Assign):
+            targets = {n for t in small.targets for n in assigned_names(t.target)}
+            read |= ((names_in(small) - targets) | names_in(small.value)) - bound
+            bound |= targets
+        else:
+            read |= names_in(statement) - bound
+            bound |= bound_names([statement], own_scope_only=True)
+    return read
 
 
 HOOK_NAMES = frozenset({"self", "batch", "batch_idx", "optimizer", "scheduler", "metric"})

@@ -49,13 +49,16 @@ class Plan:
     val_loader: str | None = None
     notes: list[Finding] = field(default_factory=list)
     manual_optimization: bool = False  # several optimizers: training_step steps them itself
+    state: set[str] = field(default_factory=set)  # attributes the hooks set (an RNN's hidden state)
 
     def hparam(self, name: str, value: cst.BaseExpression, saved: bool = True) -> str:
         """Register a constructor argument; returns the attribute name it is stored under."""
         base = name + "_" if name in RESERVED else name
         candidate = base
         suffix = 2
-        while candidate in self.hparams and not self.hparams[candidate].deep_equals(value):
+        while candidate in self.state or (
+            candidate in self.hparams and not self.hparams[candidate].deep_equals(value)
+        ):
             candidate = f"{base}_{suffix}"
             suffix += 1
         if candidate in self.modules:
@@ -72,3 +75,7 @@ class Plan:
 
     def add_method(self, method: Method) -> None:
         self.methods[method.name] = method
+
+    def add_to_hook(self, name: str, body: list[cst.BaseStatement]) -> None:
+        """Append to a hook without arguments that several rules fill (``on_*_epoch_start``)."""
+        self.methods.setdefault(name, Method(name, "self", [])).body.extend(body)

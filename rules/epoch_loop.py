@@ -6,12 +6,12 @@ import libcst as cst
 
 from lightify.analyze.declines import Decline
 from lightify.analyze.nodes import (
-    code,
     is_docstring,
     method_call,
     mode_call,
     names_in,
     only_small,
+    operand,
     result_names,
 )
 from lightify.rule import Example
@@ -118,15 +118,10 @@ def _final_mode(program, plan) -> list[cst.BaseStatement]:
         last = int(epochs.value, 0) % int(every.value, 0) == 0
         return _eval_calls(program) if (validated if last else skipped) else []
     operator = "==" if validated else "!="
-    test = f"{_operand(epochs)} % {_operand(every)} {operator} 0"
+    test = f"{operand(epochs)} % {operand(every)} {operator} 0"
     branch = cst.parse_statement(f"if {test}:  # as the script's last epoch left it\n    pass\n")
     assert isinstance(branch, cst.If)
     return [branch.with_changes(body=branch.body.with_changes(body=_eval_calls(program)))]
-
-
-def _operand(node: cst.BaseExpression) -> str:
-    text = code(node)
-    return f"({text})" if isinstance(node, cst.BinaryOperation) else text
 
 
 def _ends_in_eval_mode(program, skipped: frozenset) -> bool:

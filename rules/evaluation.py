@@ -16,10 +16,13 @@ from lightify.analyze.nodes import (
     mode_call,
     names_in,
     only_small,
+    operand,
 )
 from lightify.into_module import bound_names
 from lightify.plan import Method
 from lightify.rule import Example
+from lightify.rules.carried_state import carry
+from lightify.rules.checkpoints import is_batch_save, step_counter
 from lightify.rules.print_logging import is_bar_statement, is_print, without_bar_displays
 from lightify.rules.training_step import unpack_batch
 
@@ -47,11 +50,21 @@ Declined, with the reason: another condition (`epoch % k == 0` over `range(n)`
 evaluates after the first epoch, Lightning after the k-th; `or epoch == n`; a
 flag), a range whose start is not a number, other statements under the
 condition, a ReduceLROnPlateau that steps every epoch on a value computed every
-k epochs, an evaluation between batches of the training loop
-(`val_check_interval=n` validates when `(batch_idx + 1) % n == 0`, fails when n
-exceeds the batches of an epoch, and switches back to train mode), and an
-evaluation that leaves the model in eval mode when the training pass never calls
-`model.train()` (Lightning restores train mode after validating).
+k epochs, and an evaluation that leaves the model in eval mode when the training
+pass never calls `model.train()` (Lightning restores train mode after validating).
+
+Evaluation inside the training batch loop, after the optimizer step, under
+`if (batch_idx + 1) % n == 0:` becomes `Trainer(val_check_interval=n)`: Lightning
+validates after batch `batch_idx` when `(batch_idx + 1) % n == 0`, after its
+optimizer step and `on_train_batch_end`, and not additionally at the end of an
+epoch (`_should_check_val_fx`). It raises when n exceeds the batches of an epoch
+(`fit_loop.py`, `setup_data`), where the script never evaluates, so
+`limit_val_batches=1.0 if n <= len(train_loader) else 0` switches validation off
+exactly then. A step counter (`global_step = 0` before the loop, `global_step += 1`
+in it, `if global_step % n == 0:`) adds `check_val_every_n_epoch=None`, which counts
+the batches of every epoch. Declined: the evaluation leaving the model in eval mode
+(no `model.train()` after it or at the top of the batch loop), statements after it
+in the batch (checkpoint saves aside), other conditions, accumulation, a dry run.
 
 ## Why
 Every `iter(loader)` draws from the global random generator, so the number and
@@ -109,6 +122,9 @@ class Metric:
 def check(lowering) -> None:
     """``if epoch % k == 0:`` around the validation pass → ``check_val_every_n_epoch=k``."""
     program = lowering.program
+    if program.eval_in_batch:
+        _check_in_batch(lowering)
+        return
     _check_mode_restored(program)
     guard = program.eval_guard
     if guard is None:
@@ -181,12 +197,7 @@ def _cadence(program, guard: cst.If) -> cst.BaseExpression:
             guard,
         )
     shift = start + offset - 1  # the script validates when (current_epoch + 1 + shift) % k == b
-    k = _integer(every)
-    if k is not None:
-        same = k > 0 and 0 <= remainder < k and (remainder - shift) % k == 0
-    else:
-        same = remainder == 0 and shift == 0
-    if not same:
+    if not _same_cadence(shift, every, remainder):
         raise Decline(
             CODE,
             f"`{test}` selects other epochs than Trainer(check_val_every_n_epoch="
@@ -195,6 +206,93 @@ def _cadence(program, guard: cst.If) -> cst.BaseExpression:
             guard,
         )
     return every
+
+
+def _same_cadence(shift: int, every: cst.BaseExpression, remainder: int) -> bool:
+    """Whether ``(i + 1 + shift) % k == remainder`` holds exactly when ``(i + 1) % k == 0``."""
+    k = _integer(every)
+    if k is not None:
+        return k > 0 and 0 <= remainder < k and (remainder - shift) % k == 0
+    return remainder == 0 and shift == 0
+
+
+def _check_in_batch(lowering) -> None:
+    """``if (batch_idx + 1) % n == 0: evaluate(...)`` in the batch loop → ``val_check_interval=n``.
+
+    Lightning validates after training batch ``batch_idx`` when ``(batch_idx + 1) % n == 0``
+    (``_should_check_val_fx`` in ``loops/training_epoch_loop.py``), after that batch's
+    optimizer step and ``on_train_batch_end``, and at no other time (not at the end of an
+    epoch); with ``check_val_every_n_epoch=None`` it counts the batches of every epoch, as
+    a step counter does. ``fit_loop.py`` (``setup_data``) raises when n exceeds the batches
+    of an epoch and validation is on: the script then never evaluates, so validation is
+    switched off (``limit_val_batches=0``) in that case.
+    """
+    program = lowering.program
+    guard = program.eval_guard
+    _check_batch_guarded(lowering)
+    train = program.train
+    counter = step_counter(lowering)
+    test = code(guard.test)
+    parsed = _modulo_test(guard.test, train.index)
+    start = 0 if train.index_start is None else _integer(train.index_start)
+    counted = parsed is None and counter is not None
+    if counted:  # the counter holds the number of batches done, batch_idx + 1 over all epochs
+        parsed, start = _modulo_test(guard.test, counter), 1
+    if parsed is None or start is None or names_in(parsed[1]) & bound_names(program.epoch.items):
+        raise Decline(
+            CODE,
+            f"the training loop evaluates under `if {test}:`; lightify maps `(batch_idx + 1) "
+            "% n == 0` (or a step counter counting from 0, `global_step % n == 0`) with a fixed "
+            "n to Trainer(val_check_interval=n), which validates after every n-th batch",
+            guard,
+        )
+    offset, every, remainder = parsed
+    if not _same_cadence(start + offset - 1, every, remainder):
+        raise Decline(
+            CODE,
+            f"`{test}` selects other batches than Trainer(val_check_interval={code(every)}), "
+            f"which validates after batch_idx when (batch_idx + 1) % {code(every)} == 0",
+            guard,
+        )
+    kwargs = lowering.plan.trainer_kwargs
+    kwargs["val_check_interval"] = every
+    if counted:
+        kwargs["check_val_every_n_epoch"] = cst.Name("None")
+    else:
+        kwargs["limit_val_batches"] = cst.parse_expression(
+            f"1.0 if {operand(every)} <= len({train.loader}) else 0"
+        )
+
+
+def _check_batch_guarded(lowering) -> None:
+    """Under the batch loop's condition: the evaluation, prints of its results and a
+    ``model.train()`` after it that Lightning's restored train mode stands for."""
+    program = lowering.program
+    validation = program.validation
+    results = set(validation.result_names)
+    evaluated = restored = False
+    for statement in program.guarded:
+        if validation.invoked_by(statement):
+            evaluated = True
+        elif evaluated and mode_call(statement) == "train":
+            restored = True
+        elif not (is_print(statement) and names_in(statement) & results):
+            raise Decline(
+                CODE,
+                f"this statement runs only when `{code(program.eval_guard.test)}` in the "
+                "training loop; lightify moves only the evaluation, prints of its results and "
+                "a model.train() after it out of such a condition",
+                statement,
+            )
+    first = program.train.body[0] if program.train.body else None
+    if validation.calls_eval and not restored and mode_call(first) != "train":
+        raise Decline(
+            CODE,
+            "the evaluation leaves the model in eval mode for the rest of the epoch; "
+            "Lightning switches back to train mode after validation, so dropout and batch "
+            "norm would train differently (call model.train() after evaluating)",
+            program.eval_guard,
+        )
 
 
 def _modulo_test(
@@ -259,22 +357,58 @@ def _suggested(epoch: str, offset: int, every: cst.BaseExpression) -> str:
 
 
 def step(statement: cst.BaseStatement, builder) -> bool:
-    """An evaluation inside the training batch loop (every n batches) is declined.
-
-    ``Trainer(val_check_interval=n)`` validates when ``(batch_idx + 1) % n == 0``, raises
-    an error when n exceeds the batches of an epoch (``fit_loop.py``, ``setup_data``) and
-    restores train mode afterwards, whatever mode the script trains on in.
-    """
+    """The batch loop's ``if (batch_idx + 1) % n == 0: evaluate(...)`` goes (``check`` mapped
+    it to ``val_check_interval``); any other evaluation between batches is declined."""
+    program = builder.lowering.program
+    if program.eval_in_batch and statement is program.eval_guard:
+        _claim_batch_guard(statement, builder)
+        return True
     if _iterates_loader(statement, builder.lowering):
         raise Decline(
             CODE,
-            "the training loop evaluates between batches; lightify converts evaluation "
-            "between epochs only (Trainer(val_check_interval=n) validates when "
-            "(batch_idx + 1) % n == 0, fails when n exceeds the batches of an epoch and "
-            "switches back to train mode)",
+            "the training loop evaluates between batches outside an `if (batch_idx + 1) % n "
+            "== 0:` block; lightify converts evaluation every n batches "
+            "(Trainer(val_check_interval=n)) or between epochs",
             statement,
         )
     return False
+
+
+def _claim_batch_guard(guard: cst.If, builder) -> None:
+    """Lightning validates after the batch's optimizer step, its training_step and
+    ``on_train_batch_end``: the evaluation must end the batch (checkpoint saves aside)."""
+    lowering = builder.lowering
+    plan = lowering.plan
+    if builder.phase != "stepped" or plan.manual_optimization:
+        raise Decline(
+            CODE,
+            "the training loop evaluates before this batch's optimizer step; Lightning "
+            "validates after it",
+            guard,
+        )
+    if "accumulate_grad_batches" in plan.trainer_kwargs:
+        raise Decline(
+            CODE,
+            "the training loop accumulates gradients and evaluates every few batches; "
+            "lightify leaves the loop as it is",
+            guard,
+        )
+    body = builder.found.body
+    for later in body[body.index(guard) + 1 :]:
+        if not is_batch_save(later, lowering):
+            raise Decline(
+                CODE,
+                "this statement runs after the evaluation in the training loop; Lightning "
+                "validates after the whole training step, so lightify converts an evaluation "
+                "that ends the batch (checkpoint saves aside)",
+                later,
+            )
+    for statement in lowering.program.guarded:
+        if is_print(statement):
+            lowering.note(
+                "LFY410", "print of evaluation metrics is replaced by self.log", statement
+            )
+    # not consumed: the condition's comments go with the Trainer call and its val_check_interval
 
 
 def _iterates_loader(statement: cst.BaseStatement, lowering) -> bool:
@@ -304,6 +438,15 @@ def _iterates_loader(statement: cst.BaseStatement, lowering) -> bool:
 
 def build(lowering) -> None:
     program = lowering.program
+    kwargs = lowering.plan.trainer_kwargs
+    if "limit_val_batches" in kwargs and "limit_train_batches" in kwargs:  # in-batch evaluation
+        raise Decline(
+            CODE,
+            "the training loop evaluates every few batches and stops early (dry run); "
+            "lightify cannot tell whether Trainer(val_check_interval=n) would exceed the "
+            "batches Lightning runs, which it rejects",
+            program.eval_guard,
+        )
     if program.validation is not None:
         _stage(lowering, program.validation, "validation", "val")
         _claim_in_loop(lowering, program.validation)
@@ -351,6 +494,7 @@ def _stage(lowering, found: Pass, stage: str, prefix: str) -> None:
     plan = lowering.plan
     loader_attr = "val_dataloaders" if stage == "validation" else "test_dataloaders"
     extra = {found.loader: cst.parse_expression(f"self.trainer.{loader_attr}")}
+    extra.update(carry(lowering, found, stage, [*unpack_batch(found.target), *found.body]))
     local = lowering.locals_of(found)
     if not found.calls_eval:
         for hook in (f"on_{stage}_model_eval", f"on_{stage}_model_train"):
@@ -428,12 +572,7 @@ def _per_batch_value(metric: Metric, acc: Accumulator, found: Pass) -> tuple[str
         value, size = scaled
         return code(_strip_item(value)), code(size)
     size = _batch_size(found)
-    return f"{_paren(code(_strip_item(update)))} / {size}", size
-
-
-def _paren(text: str) -> str:
-    node = cst.parse_expression(text)
-    return f"({text})" if isinstance(node, cst.BinaryOperation | cst.Comparison) else text
+    return f"{operand(_strip_item(update))} / {size}", size
 
 
 def _item_times(update: cst.BaseExpression):
@@ -458,8 +597,10 @@ def _strip_item(node: cst.BaseExpression) -> cst.BaseExpression:
 
 
 def _is_size(node) -> bool:
-    text = code(node)
-    return text.startswith("len(") or ".size(0)" in text or ".shape[0]" in text
+    """``len(x)``, ``x.size(0)``, ``x.shape[0]`` as a whole (``len(x) * loss.item()`` is none)."""
+    if isinstance(node, cst.Call) and dotted_name(node.func) == "len":
+        return True
+    return code(node).endswith((".size(0)", ".shape[0]"))
 
 
 def _batch_size(found: Pass) -> str:
@@ -616,7 +757,7 @@ def _exact(lowering, found: Pass, stage: str, prefix: str, decision: str, local,
     inits = [s for s in found.before if _assigns(s, accumulators)]
     if not inits:
         inits = [cst.parse_statement(f"{name} = 0") for name in accumulators]
-    plan.add_method(Method(f"on_{stage}_epoch_start", "self", lowering.move(inits, set(), as_self)))
+    plan.add_to_hook(f"on_{stage}_epoch_start", lowering.move(inits, set(), as_self))
     body = [*unpack_batch(found.target), *without_bar_displays(lowering, found)]
     if not found.body:
         acc = next(iter(found.accumulators.values()))
@@ -880,6 +1021,90 @@ def evaluate(model, loader):
 for epoch in range(2):
     for i, (x, y) in enumerate(loader):
         model.train()
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+        if (i + 1) % 2 == 0:
+            evaluate(model, val_loader)
+""",
+        after="""\
+import lightning as L
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+
+class LitModel(L.LightningModule):
+    def __init__(self, model):
+        super().__init__()
+        self.save_hyperparameters(ignore=["model"])
+        self.model = model
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        self.model.train()
+        loss = F.cross_entropy(self.model(x), y)
+        self.log("train_loss", loss)
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        x, y = batch
+        self.log(
+            "val_loss",
+            F.cross_entropy(self.model(x), y, reduction="sum") / len(x),
+            batch_size=len(x),
+            prog_bar=True,
+        )
+
+    def configure_optimizers(self):
+        optimizer = torch.optim.SGD(self.model.parameters(), lr=0.1)
+        return optimizer
+
+
+data = TensorDataset(torch.randn(64, 4), torch.randint(0, 2, (64,)))
+loader = DataLoader(data, batch_size=16, shuffle=True)
+val_loader = DataLoader(data, batch_size=32)
+model = nn.Linear(4, 2)
+
+
+trainer = L.Trainer(
+    max_epochs=2,
+    val_check_interval=2,
+    limit_val_batches=1.0 if 2 <= len(loader) else 0,
+    accelerator="cpu",
+    devices=1,
+)
+trainer.fit(LitModel(model), loader, val_loader)
+""",
+        codes=("LFY400", "LFY410"),
+    ),
+    Example(
+        before="""\
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+data = TensorDataset(torch.randn(64, 4), torch.randint(0, 2, (64,)))
+loader = DataLoader(data, batch_size=16, shuffle=True)
+val_loader = DataLoader(data, batch_size=32)
+model = nn.Linear(4, 2)
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+
+
+@torch.no_grad()
+def evaluate(model, loader):
+    model.eval()
+    total = 0.0
+    for x, y in loader:
+        total += F.cross_entropy(model(x), y, reduction="sum").item()
+    print(total / len(loader.dataset))
+
+
+for epoch in range(2):
+    for i, (x, y) in enumerate(loader):
         optimizer.zero_grad()
         loss = F.cross_entropy(model(x), y)
         loss.backward()

@@ -6,7 +6,14 @@ import libcst as cst
 
 from lightify.analyze.declines import Decline
 from lightify.analyze.facts import Kind
-from lightify.analyze.nodes import assigned_names, call_of, dotted_name, names_in, only_small
+from lightify.analyze.nodes import (
+    assigned_names,
+    call_of,
+    dotted_name,
+    names_in,
+    only_small,
+    walk,
+)
 from lightify.analyze.program import iterates_param_groups
 from lightify.plan import Method
 from lightify.rule import Example
@@ -29,7 +36,16 @@ where Lightning runs them at the same moment:
 - in the batch loop before `optimizer.step()` (a per-step warmup) →
   `training_step`, the same statements; `len(train_loader)` becomes
   `len(self.trainer.train_dataloader)` (the same DataLoader, whatever
-  `limit_train_batches` is).
+  `limit_train_batches` is);
+- after the epoch's validation (a change on a plateau: `if val_loss < best:
+  best = val_loss` / `else: lr /= 4.0`, then `group["lr"] = lr`, or `lr` read
+  by updates written by hand as in pytorch/examples' word_language_model) →
+  `on_train_epoch_end` with the epoch's other end-of-epoch statements
+  (`rules/checkpoints.py`, LFY407): `lr` and `best` become attributes
+  initialised from the script's values, the validation value keeps its exact
+  Python-float accumulation. Lightning calls `on_train_epoch_end` after the
+  epoch's validation and before the next epoch's first batch
+  (`loops/fit_loop.py`, `on_advance_end`), never in the sanity check.
 
 The optimizer becomes `self.optimizers().optimizer`, the `torch.optim`
 optimizer `configure_optimizers` returned (`LightningOptimizer.optimizer`,
@@ -46,10 +62,11 @@ The first epoch's `iter(train_loader)` already happened in `FitLoop.setup_data`
 when the hook runs, so only statements that draw no random numbers move: the
 param_groups loop, the assignments it reads, and functions holding nothing else.
 
-Declined, with the reason: rates set after the training pass (a change on a
-validation plateau, `lr /= 4`), after `optimizer.step()` in the batch loop,
-under a condition or among other statements, from a value carried from epoch to
-epoch, together with a scheduler, or with several optimizers.
+Declined, with the reason: rates set between the training and the validation
+pass (`on_train_epoch_end` runs after both), after `optimizer.step()` in the
+batch loop, before training under a condition or among other statements, from
+a value carried from epoch to epoch (before training), together with a
+scheduler, or with several optimizers.
 
 ## Why
 A scheduler object would change the rate at other moments (an `"epoch"`
@@ -76,24 +93,19 @@ steps, on the same optimizer.
 
 
 def build(lowering) -> None:
-    """Epoch-level rates: the statements before the training pass → on_train_epoch_start."""
+    """Epoch-level rates: the statements before the training pass → on_train_epoch_start;
+    those after the epoch's passes go with rules/checkpoints.py into on_train_epoch_end."""
     program = lowering.program
     loop = program.passes_in_loop
-    setters = [s for s in loop if _sets_lr(s, lowering) is not None]
     passes = [s for s in loop if program.train.invoked_by(s)]
-    nested = [s for s in loop if s not in [*setters, *passes] and _contains_lr(s, lowering)]
+    train_at = min(loop.index(s) for s in passes)
+    later = [s for s in loop[train_at:] if s not in passes and contains_lr(s, lowering)]
+    _check_after_passes(lowering, later)
+    loop = loop[:train_at]
+    setters = [s for s in loop if _sets_lr(s, lowering) is not None]
+    nested = [s for s in loop if s not in setters and contains_lr(s, lowering)]
     if not setters and not nested:
         return
-    train_at = min(loop.index(s) for s in passes)
-    for statement in sorted([*setters, *nested], key=loop.index):
-        if loop.index(statement) > train_at:
-            raise Decline(
-                CODE,
-                "this sets learning rates after the epoch's training pass (a change on a "
-                "validation plateau, say); lightify converts rates set at the start of the "
-                f"epoch, before training, into {HOOK}",
-                statement,
-            )
     if nested:
         raise Decline(
             CODE,
@@ -146,7 +158,7 @@ def step(statement: cst.BaseStatement, builder) -> bool:
 class _InStep(cst.CSTTransformer):
     """The optimizer → Lightning's, ``len(train_loader)`` → the trainer's same DataLoader."""
 
-    def __init__(self, optimizer: str | None, loader: str) -> None:
+    def __init__(self, optimizer: str | None, loader: str | None) -> None:
         self.optimizer = optimizer
         self.loader = loader
 
@@ -157,7 +169,8 @@ class _InStep(cst.CSTTransformer):
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
         if (
-            dotted_name(original_node.func) == "len"
+            self.loader is not None
+            and dotted_name(original_node.func) == "len"
             and len(original_node.args) == 1
             and dotted_name(original_node.args[0].value) == self.loader
         ):
@@ -226,20 +239,65 @@ def _only_sets_lr(function: cst.FunctionDef) -> bool:
     return loops > 0
 
 
-def _contains_lr(statement: cst.BaseStatement, lowering) -> bool:
+def contains_lr(statement: cst.BaseStatement, lowering) -> bool:
     """Whether a statement sets learning rates somewhere inside (under an ``if``, say)."""
+    return (
+        any(isinstance(node, cst.For) and _sets_group_lr(node) for node in walk(statement))
+        or _optimizer_set(statement, lowering) is not None
+    )
 
-    class _Setters(cst.CSTVisitor):
-        found = False
 
-        def visit_For(self, node: cst.For) -> None:
-            _Setters.found = _Setters.found or _sets_group_lr(node)
+def _optimizer_set(statement: cst.BaseStatement, lowering) -> str | None:
+    """The optimizer whose rates a statement sets somewhere inside, if any."""
+    for node in walk(statement):
+        if isinstance(node, cst.For | cst.SimpleStatementLine):
+            optimizer = _sets_lr(node, lowering)
+            if optimizer is not None:
+                return optimizer
+    return None
 
-        def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> None:
-            _Setters.found = _Setters.found or _sets_lr(node, lowering) is not None
 
-    statement.visit(_Setters())
-    return _Setters.found
+def group_targets(statements: list[cst.BaseStatement]) -> set[str]:
+    """The ``group`` of every ``for group in optimizer.param_groups:`` loop in the statements:
+    names that live for the loop only, not values carried from epoch to epoch."""
+    return {
+        node.target.value
+        for statement in statements
+        for node in walk(statement)
+        if isinstance(node, cst.For) and _sets_group_lr(node)
+    }
+
+
+def transform(statement: cst.BaseStatement, lowering) -> cst.BaseStatement:
+    """Rates set in moved code (after validation: rules/checkpoints.py's on_train_epoch_end)
+    are set on the optimizer configure_optimizers returned."""
+    optimizer = _optimizer_set(statement, lowering)
+    if optimizer is None:
+        return statement
+    _check_optimizer(lowering, statement)
+    return statement.visit(_InStep(optimizer, None))
+
+
+def _check_after_passes(lowering, statements: list[cst.BaseStatement]) -> None:
+    """Rates set after the training pass are converted once the epoch's validation is over:
+    rules/checkpoints.py carries them into on_train_epoch_end, after validation."""
+    program = lowering.program
+    loop = program.passes_in_loop
+    validation = program.validation
+    evaluated = [i for i, s in enumerate(loop) if validation and validation.invoked_by(s)]
+    for statement in statements:
+        if evaluated and loop.index(statement) < max(evaluated):
+            raise Decline(
+                CODE,
+                "this sets learning rates between the epoch's training and validation passes; "
+                "lightify converts rates set before training (on_train_epoch_start) or after "
+                "validation (on_train_epoch_end, a change on a validation plateau)",
+                statement,
+            )
+        _check_optimizer(lowering, statement)
+        lowering.note(
+            CODE, "learning rates set after validation move into on_train_epoch_end", statement
+        )
 
 
 def _assigned(statement: cst.BaseStatement) -> list[str]:
@@ -384,6 +442,96 @@ for epoch in range(10):
         lr /= 4
         for group in optimizer.param_groups:
             group["lr"] = lr
+""",
+        after="""\
+import lightning as L
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+
+class LitModel(L.LightningModule):
+    def __init__(self, model, lr, best):
+        super().__init__()
+        self.save_hyperparameters(ignore=["model", "best", "lr"])
+        self.model = model
+        self.lr = lr
+        self.best = best
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        loss = F.cross_entropy(self.model(x), y)
+        self.log("train_loss", loss)
+        return loss
+
+    def on_validation_model_eval(self):
+        pass  # the script evaluates in training mode
+
+    def on_validation_model_train(self):
+        pass  # the script evaluates in training mode
+
+    def on_validation_epoch_start(self):
+        self.total = 0.0
+
+    def validation_step(self, batch, batch_idx):
+        x, y = batch
+        self.total += F.cross_entropy(self.model(x), y, reduction="sum").item()
+
+    def on_validation_epoch_end(self):
+        val_loss = self.total / len(self.trainer.val_dataloaders.dataset)
+        self.val_loss = val_loss
+        self.log("val_loss", self.val_loss, prog_bar=True)
+
+    def on_train_epoch_end(self):
+        if self.val_loss < self.best:
+            self.best = self.val_loss
+        else:
+            self.lr /= 4
+            for group in self.optimizers().optimizer.param_groups:
+                group["lr"] = self.lr
+
+    def configure_optimizers(self):
+        optimizer = torch.optim.SGD(self.model.parameters(), lr=0.1)
+        return optimizer
+
+
+data = TensorDataset(torch.randn(64, 4), torch.randint(0, 2, (64,)))
+loader = DataLoader(data, batch_size=16, shuffle=True)
+val_loader = DataLoader(data, batch_size=32)
+model = nn.Linear(4, 2)
+lr = 0.1
+best = float("inf")
+trainer = L.Trainer(max_epochs=10, accelerator="cpu", devices=1)
+trainer.fit(LitModel(model, lr=lr, best=best), loader, val_loader)
+""",
+        codes=("LFY203", "LFY400", "LFY407"),
+    ),
+    Example(
+        before="""\
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+data = TensorDataset(torch.randn(64, 4), torch.randint(0, 2, (64,)))
+loader = DataLoader(data, batch_size=16, shuffle=True)
+val_loader = DataLoader(data, batch_size=32)
+model = nn.Linear(4, 2)
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+for epoch in range(10):
+    for x, y in loader:
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+    for group in optimizer.param_groups:
+        group["lr"] = 0.1 * 0.9 ** (epoch + 1)
+    total = 0.0
+    with torch.no_grad():
+        for x, y in val_loader:
+            total += F.cross_entropy(model(x), y, reduction="sum").item()
+    print(total / len(val_loader.dataset))
 """,
         after=None,
         codes=("LFY203",),

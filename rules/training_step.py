@@ -9,6 +9,7 @@ from lightify.analyze.facts import Kind
 from lightify.analyze.nodes import leading_docstring, method_call, stmt
 from lightify.plan import Method
 from lightify.rule import Example
+from lightify.rules.carried_state import carry
 
 CODE = "LFY400"
 SUMMARY = "Training loop can be converted to a LightningModule and a Trainer"
@@ -101,9 +102,9 @@ def build(lowering) -> None:
     ret = cst.SimpleStatementLine([cst.Return(loss)])
     tail = [*logged, ret]
     tail[0] = tail[0].with_changes(leading_lines=builder.comments)
-    statements = [*unpack_batch(found.target), *body]
-    _check_carried(found, statements)
-    moved = lowering.move(statements, local, _index_alias(found))
+    unpack = unpack_batch(found.target)  # `batch` is the batch here, whatever the loop's index
+    carried = carry(lowering, found, "train", [*unpack, *body])
+    moved = [*unpack, *lowering.move(body, local, {**_index_alias(found), **carried})]
     docstring = leading_docstring(found.before)
     lowering.plan.add_method(
         Method("training_step", "self, batch, batch_idx", [*docstring, *moved, *tail])
@@ -124,24 +125,6 @@ def _logs_loss(body: list[cst.BaseStatement]) -> bool:
             if isinstance(name, cst.SimpleString) and name.evaluated_value == "train_loss":
                 return True
     return False
-
-
-def _check_carried(found, statements: list[cst.BaseStatement]) -> None:
-    """A value the loop carries from batch to batch has no home in training_step."""
-    from lightify.analyze.nodes import names_in
-    from lightify.into_module import bound_names
-
-    carried = bound_names([*found.before, *found.after]) & {
-        name for statement in statements for name in names_in(statement)
-    }
-    carried -= bound_names([found.loop])
-    if carried:
-        raise Decline(
-            "LFY403",
-            f"the loop carries `{sorted(carried)[0]}` from one batch to the next; lightify "
-            "leaves it as it is",
-            found.loop,
-        )
 
 
 def unpack_batch(target: cst.BaseAssignTargetExpression) -> list[cst.BaseStatement]:

@@ -26,11 +26,18 @@ class Case:
         return (self.folder / "findings.txt").read_text().splitlines()
 
     @property
-    def runs(self) -> list[list[str]]:
-        """Argument lists to train with: the defaults, plus one per line of runs.txt."""
+    def runs(self) -> list[list[list[str]]]:
+        """Chains of argument lists to train with: the defaults, plus one per line of runs.txt.
+
+        A line may chain runs with ``&&`` (``--epochs 2 && --resume last.pt``): they run one
+        after the other in the same folder, so a later run reads what an earlier one wrote.
+        """
         extra = self.folder / "runs.txt"
         lines = extra.read_text().splitlines() if extra.exists() else []
-        return [[], *(line.split() for line in lines if line.strip())]
+        return [
+            [[]],
+            *([part.split() for part in line.split("&&")] for line in lines if line.strip()),
+        ]
 
     @property
     def multiprocess(self) -> bool:

@@ -7,6 +7,7 @@ identical losses, learning rates, parameter checksums and evaluation outputs.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from fixture_cases import Case, cases
 
 from lightify import convert_source
 from lightify.verify.records import compare
-from lightify.verify.run import run_pair
+from lightify.verify.run import run_pair, run_script
 
 CASES = cases()
 CONVERTED = [case for case in CASES if case.converts]
@@ -39,14 +40,39 @@ def test_enough_fixtures_convert() -> None:
 
 
 # multi-process fixtures train in children the harness does not follow: test_distributed.py
-RUNS = [(case, args) for case in CONVERTED if not case.multiprocess for args in case.runs]
+RUNS = [(case, chain) for case in CONVERTED if not case.multiprocess for chain in case.runs]
 
 
 @pytest.mark.parametrize(
-    ("case", "args"), RUNS, ids=[" ".join([case.name, *args]) for case, args in RUNS]
+    ("case", "chain"),
+    RUNS,
+    ids=[" ".join([case.name, " && ".join(map(" ".join, chain))]).rstrip() for case, chain in RUNS],
 )
-def test_converted_script_trains_identically(case: Case, args: list[str], tmp_path: Path) -> None:
-    original, converted = run_pair(case.before, case.after, args, tmp_path, timeout=300)
+def test_converted_script_trains_identically(
+    case: Case, chain: list[list[str]], tmp_path: Path
+) -> None:
+    for args, (original, converted) in zip(chain, _run_chain(case, chain, tmp_path), strict=True):
+        _check_identical(case, args, original, converted)
+
+
+def _run_chain(case: Case, chain: list[list[str]], workdir: Path) -> Iterator[tuple[dict, dict]]:
+    """Each run's pair of records: the first in fresh scratch folders, the next ones in the
+    same folders, so that a resume reads the checkpoint the run before it wrote."""
+    yield run_pair(case.before, case.after, chain[0], workdir, timeout=300)
+    for args in chain[1:]:
+        yield tuple(
+            run_script(
+                workdir / role / script.name,
+                args,
+                workdir / f"{role}.record.json",
+                cwd=workdir / role,
+                timeout=300,
+            )
+            for role, script in (("original", case.before), ("converted", case.after))
+        )
+
+
+def _check_identical(case: Case, args: list[str], original: dict, converted: dict) -> None:
     comparison = compare(original, converted)
     assert comparison.equal, comparison.describe()
     # not a trivial equality: both runs trained, stepped (without a torch.optim optimizer:

@@ -103,6 +103,7 @@ class Program:
     globals: frozenset[str]  # names the module binds at its top level, and builtins
     eval_guard: cst.If | None = None  # ``if epoch % k == 0:`` around the validation pass
     guarded: tuple[cst.BaseStatement, ...] = ()  # the statements under that guard
+    eval_in_batch: bool = False  # the guard is ``if (batch_idx + 1) % n == 0:`` in the batch loop
 
     def optimizers(self) -> list[Binding]:
         """The optimizers in the order the script creates them."""

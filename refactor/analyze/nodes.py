@@ -50,6 +50,14 @@ def mode_call(statement: cst.CSTNode) -> str | None:
     return None
 
 
+def operand(node: cst.BaseExpression) -> str:
+    """A node's code as the operand of an arithmetic or comparison operator: parenthesised
+    unless it binds tighter than any operator (a name, call, subscript, literal)."""
+    text = code(node)
+    atoms = cst.Name | cst.Attribute | cst.Call | cst.Subscript | cst.Integer | cst.Float
+    return text if isinstance(node, atoms) or node.lpar else f"({text})"
+
+
 def short(node: cst.CSTNode, width: int = 50) -> str:
     """A node's code on one line, cut to ``width`` characters: for findings."""
     text = " ".join(code(node).split())

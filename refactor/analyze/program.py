@@ -21,6 +21,7 @@ from lightify.analyze.nodes import (
     mode_call,
     names_in,
     only_small,
+    operand,
     result_names,
     short,
     statement_call,
@@ -118,6 +119,7 @@ class _ProgramFinder:
             globals=_module_globals(index),
             eval_guard=passes.guard,
             guarded=passes.guarded,
+            eval_in_batch=passes.in_batch,
         )
 
     def _enclosing_for(self, node: cst.CSTNode, stop: cst.CSTNode | None) -> cst.For | None:
@@ -204,6 +206,7 @@ class _EpochPasses:
         self.guarded = tuple(
             s for s, _ in items if self.guard is not None and self.guards.get(s) is self.guard
         )
+        self.in_batch = self.validation is None and self._eval_in_batch()
 
     def _unguard(self, items: Flat) -> Flat:
         """Splice the body of ``if <cadence>:`` around an evaluation pass into the epoch's body.
@@ -220,6 +223,21 @@ class _EpochPasses:
                     continue
             out.append((statement, grad_off))
         return out
+
+    def _eval_in_batch(self) -> bool:
+        """``if (batch_idx + 1) % n == 0: evaluate(...)`` in the training batch loop: the
+        validation pass under its guard; the rules decide whether it maps to
+        ``val_check_interval``."""
+        for statement in self.train.body:
+            if not isinstance(statement, cst.If) or statement.orelse is not None:
+                continue
+            inner = _flatten(self.index, list(statement.body.body), False)
+            found = [p for s, g in inner if (p := self._eval_pass(s, g, inner)) is not None]
+            if found:
+                self.validation, self.guard = found[0], statement
+                self.guarded = tuple(s for s, _ in inner)
+                return True
+        return False
 
     def _guard_of(self, found: Pass | None, items: Flat) -> cst.If | None:
         if found is None:
@@ -329,7 +347,7 @@ def _region_pass(
     before = [s for s, _ in region[previous + 1 : position]]
     after = [s for s, _ in region[position + 1 : following]]
     if function is None:
-        before = [s for s in before if _belongs_before(s, accumulators)]
+        before = [s for s in before if _belongs_before(s, {*accumulators, *_carried(body)})]
         after = [s for s in after if _mentions(s, accumulators) or _measures(s, loader)]
     result = None
     results = tuple(n for s in after for n in result_names(s)) if function is None else ()
@@ -545,15 +563,24 @@ def _accumulators(body: list[cst.BaseStatement]) -> dict[str, Accumulator]:
     return found
 
 
-def _belongs_before(statement: cst.BaseStatement, accumulators: dict[str, Accumulator]) -> bool:
-    """Mode calls and accumulator initialisations right before an inline loop."""
+def _belongs_before(statement: cst.BaseStatement, initialised: set[str]) -> bool:
+    """Mode calls and initialisations of what the loop updates (sums, an RNN's hidden state)
+    right before an inline loop."""
     small = only_small(statement)
     if mode_call(statement) is not None:
         return True
     if isinstance(small, cst.Assign):
         names = {n for t in small.targets for n in assigned_names(t.target)}
-        return bool(names) and names <= set(accumulators)
+        return bool(names) and names <= initialised
     return False
+
+
+def _carried(body: list[cst.BaseStatement]) -> set[str]:
+    """Names a loop body reads, then rebinds (``hidden = model(x, hidden)``): state it
+    carries from batch to batch, initialised before the loop."""
+    from lightify.into_module import bound_names, read_first
+
+    return read_first(body) & bound_names(body, own_scope_only=True)
 
 
 def _mentions(statement: cst.BaseStatement, accumulators: dict[str, Accumulator]) -> bool:
@@ -643,7 +670,10 @@ def _epoch_loop(index: ModuleIndex, node: cst.For) -> EpochLoop:
 
 
 def _count(start: cst.BaseExpression, stop: cst.BaseExpression) -> cst.BaseExpression:
-    """Number of epochs of ``range(start, stop)``, simplified for ``range(1, n + 1)``."""
+    """Number of epochs of ``range(start, stop)``, simplified for ``range(1, n + 1)``.
+
+    Never negative: a resumed run whose start is past its stop trains no epoch, where
+    ``max_epochs=-1`` would train forever."""
     if (
         isinstance(start, cst.Integer)
         and isinstance(stop, cst.BinaryOperation)
@@ -655,8 +685,8 @@ def _count(start: cst.BaseExpression, stop: cst.BaseExpression) -> cst.BaseExpre
     if isinstance(start, cst.Integer) and start.value == "0":
         return stop
     if isinstance(start, cst.Integer) and isinstance(stop, cst.Integer):
-        return cst.Integer(str(int(stop.value, 0) - int(start.value, 0)))
-    return cst.BinaryOperation(stop, cst.Subtract(), start)
+        return cst.Integer(str(max(int(stop.value, 0) - int(start.value, 0), 0)))
+    return cst.parse_expression(f"max({code(stop)} - {operand(start)}, 0)")
 
 
 def _module_globals(index: ModuleIndex) -> frozenset[str]:

@@ -70,11 +70,12 @@ def specialize(index: ModuleIndex) -> tuple[ModuleIndex, dict[str, cst.FunctionD
     return specialised, originals
 
 
-def with_original_names(decline: Decline, originals: dict[str, cst.FunctionDef]) -> Decline:
-    """A finding names the function the user wrote, not the copy made for one call."""
+def with_original_names(decline: Decline, originals: dict[str, str]) -> Decline:
+    """A finding names the function the user wrote (``run_epoch``, ``Trainer.validate``),
+    not the copy or function made from it for the analysis."""
     message = decline.message
-    for name, function in originals.items():
-        message = message.replace(f"`{name}`", f"`{function.name.value}`")
+    for name, original in originals.items():
+        message = message.replace(f"`{name}`", f"`{original}`")
     return Decline(decline.code, message, decline.node)
 
 
