@@ -8,7 +8,15 @@ import libcst as cst
 
 from lightify.analyze.declines import Decline
 from lightify.analyze.facts import Program
-from lightify.analyze.nodes import assigned_names, code, mode_call, names_in, only_small, walk
+from lightify.analyze.nodes import (
+    assigned_names,
+    code,
+    is_a,
+    mode_call,
+    names_in,
+    only_small,
+    walk,
+)
 from lightify.analyze.tree import ModuleIndex
 from lightify.lower import comments_in
 from lightify.plan import Method, Plan
@@ -210,7 +218,7 @@ class _Rewrite(cst.CSTTransformer):
 
     def on_visit(self, node: cst.CSTNode) -> bool:
         """Statements live in blocks only: expressions and simple lines are not rebuilt."""
-        return not isinstance(node, cst.BaseExpression | cst.SimpleStatementLine)
+        return not is_a(type(node), cst.BaseExpression | cst.SimpleStatementLine)
 
     def leave_FunctionDef(
         self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef
@@ -303,7 +311,7 @@ def _scan(module: cst.Module, dead: _Candidates) -> tuple[set[str], list[cst.CST
     found: list[cst.CSTNode] = []
 
     def is_dead(node: cst.CSTNode) -> bool:
-        return isinstance(node, cst.SimpleStatementLine | cst.If | cst.FunctionDef) and (
+        return is_a(type(node), cst.SimpleStatementLine | cst.If | cst.FunctionDef) and (
             node in dead
         )
 
@@ -311,7 +319,7 @@ def _scan(module: cst.Module, dead: _Candidates) -> tuple[set[str], list[cst.CST
         if is_dead(node):
             found.append(node)
             used.update(names_in(node) - _bound_by(node))
-        elif isinstance(node, cst.Name):
+        elif type(node) is cst.Name:
             used.add(node.value)
     return used, found
 

@@ -12,7 +12,7 @@ import libcst as cst
 
 from lightify.analyze.declines import Decline
 from lightify.analyze.facts import Kind, Program
-from lightify.analyze.nodes import assigned_names, names_in, only_small, walk
+from lightify.analyze.nodes import assigned_names, is_a, names_in, only_small, walk
 from lightify.plan import Plan
 
 # Nodes whose ``target`` the code binds: assignments, loops, walrus.
@@ -29,18 +29,19 @@ def bound_names(nodes: list[cst.CSTNode], own_scope_only: bool = False) -> set[s
     nested_scopes = cst.Lambda | cst.FunctionDef
 
     def into(node: cst.CSTNode) -> bool:
-        return not (own_scope_only and isinstance(node, nested_scopes))
+        return not (own_scope_only and is_a(type(node), nested_scopes))
 
     for root in nodes:
         for node in walk(root, into):
-            if isinstance(node, cst.Param):
+            kind = type(node)
+            if kind is cst.Param:
                 found.add(node.name.value)  # lambda and nested function parameters
-            elif isinstance(node, cst.AsName):
+            elif kind is cst.AsName:
                 found.update(assigned_names(node.name))
-            elif isinstance(node, cst.CompFor):
+            elif kind is cst.CompFor:
                 if not own_scope_only:
                     found.update(assigned_names(node.target))
-            elif isinstance(node, _TARGETED):
+            elif is_a(kind, _TARGETED):
                 found.update(assigned_names(node.target))
     return found
 

@@ -131,7 +131,7 @@ class StepBuilder:
 
 def comments_in(node: cst.CSTNode) -> list[cst.EmptyLine]:
     """Every comment inside a node, as standalone comment lines."""
-    if not any(isinstance(n, cst.Comment) for n in walk(node, layout=True)):
+    if not any(type(n) is cst.Comment for n in walk(node, layout=True)):
         return []  # most code has none: skip the ordered (slower) visit
     found: list[cst.EmptyLine] = []
 

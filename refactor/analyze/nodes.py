@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterator
+from types import UnionType
 
 import libcst as cst
 
@@ -17,6 +18,7 @@ _LAYOUT_FIELDS = frozenset(
     }
 )
 _FIELDS: dict[tuple[type, bool], tuple[str, ...]] = {}
+_SUBCLASSES: dict[tuple[type, type | UnionType], bool] = {}
 
 
 def dotted_name(node: cst.CSTNode) -> str | None:
@@ -85,11 +87,21 @@ def code_children(node: cst.CSTNode, layout: bool = False) -> list[cst.CSTNode]:
     children: list[cst.CSTNode] = []
     for name in fields:
         value = getattr(node, name)
-        if isinstance(value, cst.CSTNode):
-            children.append(value)
-        elif isinstance(value, tuple | list):
+        kind = type(value)
+        if kind is tuple or kind is list:
             children.extend(value)
+        elif is_a(kind, cst.CSTNode):
+            children.append(value)
     return children
+
+
+def is_a(kind: type, base: type | UnionType) -> bool:
+    """``issubclass(kind, base)``, remembered: libcst's node classes are ABCs, whose
+    isinstance checks were a large share of a walk's time."""
+    known = _SUBCLASSES.get((kind, base))
+    if known is None:
+        known = _SUBCLASSES[kind, base] = issubclass(kind, base)
+    return known
 
 
 def walk(
@@ -116,9 +128,10 @@ def names_in(node: cst.CSTNode) -> set[str]:
     stack = [node]
     while stack:
         current = stack.pop()
-        if isinstance(current, cst.Name):
+        kind = type(current)  # exact types: faster than isinstance on libcst's ABCs
+        if kind is cst.Name:
             found.add(current.value)
-        elif isinstance(current, cst.Attribute):
+        elif kind is cst.Attribute:
             stack.append(current.value)
         else:
             stack.extend(code_children(current))
