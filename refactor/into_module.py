@@ -12,7 +12,7 @@ import libcst as cst
 
 from lightify.analyze.declines import Decline
 from lightify.analyze.facts import Kind, Program
-from lightify.analyze.nodes import assigned_names, is_a, names_in, only_small, walk
+from lightify.analyze.nodes import assigned_names, dotted_name, is_a, names_in, only_small, walk
 from lightify.plan import Plan
 
 # Nodes whose ``target`` the code binds: assignments, loops, walrus.
@@ -44,6 +44,34 @@ def bound_names(nodes: list[cst.CSTNode], own_scope_only: bool = False) -> set[s
             elif is_a(kind, _TARGETED):
                 found.update(assigned_names(node.target))
     return found
+
+
+def changed_names(statements: list[cst.BaseStatement]) -> set[str]:
+    """Names whose value the statements may change: rebound, deleted, an attribute or item
+    assigned or deleted (``x.a = …``, ``x[k] += …``, ``setattr(x, …)``), a method called
+    (``x.pop(k)``). What a value read later would see differently from one read before."""
+    changed = bound_names(statements, own_scope_only=True)
+    for statement in statements:
+        for node in walk(statement):
+            kind = type(node)
+            if kind is cst.Del or is_a(kind, _TARGETED):
+                changed |= _roots(node.target)
+            elif kind is cst.Call and type(node.func) is cst.Attribute:
+                changed |= _roots(node.func.value)
+            elif kind is cst.Call and dotted_name(node.func) in ("setattr", "delattr"):
+                changed |= _roots(node.args[0].value) if node.args else set()
+    return changed
+
+
+def _roots(target: cst.BaseExpression) -> set[str]:
+    """The names at the base of ``x``, ``x.a.b``, ``x[k]``, ``(x, y.a)``."""
+    while type(target) is cst.Attribute or type(target) is cst.Subscript:
+        target = target.value
+    if type(target) is cst.Name:
+        return {target.value}
+    if type(target) is cst.Tuple or type(target) is cst.List:
+        return {root for element in target.elements for root in _roots(element.value)}
+    return set()
 
 
 def read_first(statements: list[cst.BaseStatement]) -> set[str]:

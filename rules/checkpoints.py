@@ -7,7 +7,7 @@ import libcst as cst
 from lightify.analyze.declines import Decline
 from lightify.analyze.facts import Kind
 from lightify.analyze.nodes import call_of, code, method_call, names_in, only_small, walk
-from lightify.into_module import bound_names
+from lightify.into_module import bound_names, changed_names
 from lightify.lower import code_order
 from lightify.plan import Method
 from lightify.rule import Example
@@ -484,6 +484,15 @@ def _load_optimizer_state(lowering) -> None:
             statement,
         )
     value = state if condition is None else cst.IfExp(condition, state, cst.Name("None"))
+    changed = sorted(changed_names(_after_load(program, statement)) & names_in(value))
+    if changed:
+        raise Decline(
+            CODE,
+            f"`{changed[0]}` may change between the optimizer's load_state_dict and the "
+            "training loop; lightify reads the state where the LightningModule is created, so "
+            "it leaves the loop as it is (load the state right before the loop)",
+            statement,
+        )
     name = lowering.plan.hparam("optimizer_state", value, saved=False)
     optimizer = program.optimizers()[0].name
     load = f"{optimizer}.load_state_dict(self.{name})"
@@ -493,6 +502,17 @@ def _load_optimizer_state(lowering) -> None:
     method.body.insert(len(method.body) - 1, cst.parse_statement(load))
     lowering.plan.removed.add(statement)
     lowering.note(CODE, "the optimizer's state is loaded in configure_optimizers", statement)
+
+
+def _after_load(program, load: cst.BaseStatement) -> list[cst.BaseStatement]:
+    """What runs between an optimizer state load before the epoch loop and the loop."""
+    block = program.block
+    epoch = block.index(program.epoch.node)
+    if load in block:
+        return block[block.index(load) + 1 : epoch]
+    parent = next(s for s in block[:epoch] if isinstance(s, cst.If) and load in s.body.body)
+    rest = list(parent.body.body)
+    return rest[rest.index(load) + 1 :] + block[block.index(parent) + 1 : epoch]
 
 
 def _before_epoch(program) -> list[cst.BaseStatement]:
@@ -947,6 +967,33 @@ lit_module = LitModel(model, optimizer_state=ckpt["optimizer"] if resume else No
 trainer.fit(lit_module, loader)
 """,
         codes=("LFY400", "LFY407"),
+    ),
+    Example(
+        before="""\
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+data = TensorDataset(torch.randn(64, 4), torch.randint(0, 2, (64,)))
+loader = DataLoader(data, batch_size=16, shuffle=True)
+model = nn.Linear(4, 2)
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+resume = ""
+if resume:
+    ckpt = torch.load(resume)
+    model.load_state_dict(ckpt["model"])
+    optimizer.load_state_dict(ckpt["optimizer"])
+    del ckpt  # the state is read where the LightningModule is made: it must still be there
+for epoch in range(4):
+    for x, y in loader:
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+""",
+        after=None,
+        codes=("LFY407",),
     ),
     Example(
         before="""\

@@ -18,6 +18,7 @@ from lightify.analyze.nodes import (
     only_small,
     result_names,
     short,
+    walk,
 )
 from lightify.analyze.usage import first_use
 from lightify.emit import _free_names
@@ -779,7 +780,24 @@ def _wrapper(lowering, roles: dict[str, Role], devices: frozenset[str]):
             "Lightning's DDPStrategy yet",
             arg,
         )
+    _check_forward_through(program.train.body, binding.name, wrapped.name)
     return binding.name, wrapped.name, on_gpu
+
+
+def _check_forward_through(body: list[cst.BaseStatement], wrapper: str, wrapped: str) -> None:
+    """The training forward must go through the wrapper: calling the bare model (or the
+    wrapper's ``.module``) skips DDP's gradient averaging, which Lightning's own DDP
+    wrapper would then add."""
+    bypasses = {wrapped, f"{wrapped}.forward", f"{wrapper}.module", f"{wrapper}.module.forward"}
+    for statement in body:
+        for node in walk(statement):
+            if type(node) is cst.Call and dotted_name(node.func) in bypasses:
+                raise _decline(
+                    f"the training loop calls `{code(node.func)}`, not the DDP wrapper "
+                    f"`{wrapper}`: its gradients are not averaged across processes, where "
+                    "Lightning's DDP would average them",
+                    node,
+                )
 
 
 def _rank_guards(lowering, roles: dict[str, Role]) -> dict[cst.If, str]:
@@ -1105,6 +1123,36 @@ def worker(rank, world_size):
 
 if __name__ == "__main__":
     mp.spawn(worker, args=(2,), nprocs=2)
+""",
+        after=None,
+        codes=("LFY006",),
+    ),
+    Example(
+        before="""\
+import torch
+import torch.distributed as dist
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel as DDP
+from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data.distributed import DistributedSampler
+
+dist.init_process_group(backend="gloo")
+torch.manual_seed(0)
+data = TensorDataset(torch.randn(64, 4), torch.randint(0, 2, (64,)))
+sampler = DistributedSampler(data)
+loader = DataLoader(data, batch_size=16, sampler=sampler)
+model = nn.Linear(4, 2)
+ddp_model = DDP(model)
+optimizer = torch.optim.SGD(ddp_model.parameters(), lr=0.1)
+for epoch in range(2):
+    sampler.set_epoch(epoch)
+    for x, y in loader:
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(x), y)  # the bare model: no gradient averaging
+        loss.backward()
+        optimizer.step()
+dist.destroy_process_group()
 """,
         after=None,
         codes=("LFY006",),

@@ -52,6 +52,9 @@ flag), a range whose start is not a number, other statements under the
 condition, a ReduceLROnPlateau that steps every epoch on a value computed every
 k epochs, and an evaluation that leaves the model in eval mode when the training
 pass never calls `model.train()` (Lightning restores train mode after validating).
+An evaluation without `model.eval()` keeps training mode (the mode hooks do nothing)
+and gets `num_sanity_val_steps=0`: in training mode the sanity check's batches would
+update batch-norm statistics the script never touched.
 
 Evaluation inside the training batch loop, after the optimizer step, under
 `if (batch_idx + 1) % n == 0:` becomes `Trainer(val_check_interval=n)`: Lightning
@@ -395,6 +398,14 @@ def _claim_batch_guard(guard: cst.If, builder) -> None:
         )
     body = builder.found.body
     for later in body[body.index(guard) + 1 :]:
+        if is_batch_save(later, lowering) and not lowering.program.validation.calls_eval:
+            raise Decline(
+                CODE,
+                "this save follows an evaluation in training mode, which changes batch-norm "
+                "statistics; Lightning saves in on_train_batch_end, before it validates, so "
+                "the file would hold other statistics",
+                later,
+            )
         if not is_batch_save(later, lowering):
             raise Decline(
                 CODE,
@@ -497,6 +508,8 @@ def _stage(lowering, found: Pass, stage: str, prefix: str) -> None:
     extra.update(carry(lowering, found, stage, [*unpack_batch(found.target), *found.body]))
     local = lowering.locals_of(found)
     if not found.calls_eval:
+        if stage == "validation":  # batch norm would learn from the sanity check's batches
+            plan.trainer_kwargs["num_sanity_val_steps"] = cst.Integer("0")
         for hook in (f"on_{stage}_model_eval", f"on_{stage}_model_train"):
             plan.add_method(
                 Method(

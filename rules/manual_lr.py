@@ -502,7 +502,7 @@ val_loader = DataLoader(data, batch_size=32)
 model = nn.Linear(4, 2)
 lr = 0.1
 best = float("inf")
-trainer = L.Trainer(max_epochs=10, accelerator="cpu", devices=1)
+trainer = L.Trainer(max_epochs=10, num_sanity_val_steps=0, accelerator="cpu", devices=1)
 trainer.fit(LitModel(model, lr=lr, best=best), loader, val_loader)
 """,
         codes=("LFY203", "LFY400", "LFY407"),

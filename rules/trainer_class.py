@@ -379,4 +379,50 @@ print(trainer.steps)
         after=None,
         codes=("LFY404",),
     ),
+    Example(
+        before="""\
+import argparse
+
+import torch
+import torch.nn as nn
+from torch.utils.data import DataLoader, TensorDataset
+
+
+class Trainer:
+    def __init__(self, model, optimizer, train_loader, weight):
+        self.model = model
+        self.optimizer = optimizer
+        self.train_loader = train_loader
+        self.weight = weight
+        self.criterion = nn.CrossEntropyLoss()
+
+    def train_epoch(self):
+        self.model.train()
+        for x, y in self.train_loader:
+            self.optimizer.zero_grad()
+            loss = self.criterion(self.model(x), y) * self.weight
+            loss.backward()
+            self.optimizer.step()
+
+    def fit(self, epochs):
+        for epoch in range(epochs):
+            self.train_epoch()
+
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--weight", type=float, default=1.0)
+args = parser.parse_args()
+torch.manual_seed(0)
+x = torch.randn(64, 10)
+y = (x[:, :3] * 2).argmax(dim=1)
+train_loader = DataLoader(TensorDataset(x, y), batch_size=16, shuffle=True)
+model = nn.Linear(10, 3)
+optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+trainer = Trainer(model, optimizer, train_loader, args.weight)
+args.weight = 3.0  # the trainer keeps 1.0; a conversion would read 3.0
+trainer.fit(2)
+""",
+        after=None,
+        codes=("LFY404",),
+    ),
 ]

@@ -468,7 +468,14 @@ def _record(
         "losses": losses,
         "losses_at": list(range(len(losses))),
         "steps": [
-            {"step": i, "optimizer": 0, "lrs": [lr], "param_sum": s, "param_abs_sum": 2.0}
+            {
+                "step": i,
+                "optimizer": 0,
+                "lrs": [lr],
+                "param_sum": s,
+                "param_abs_sum": 2.0,
+                "buffer_sum": 0.0,
+            }
             for i, (lr, s) in enumerate(zip(lrs, sums, strict=True))
         ],
         "eval": [],

@@ -38,7 +38,7 @@ from lightify.analyze.nodes import (
 from lightify.analyze.program import GRAD_OFF
 from lightify.analyze.substitute import Substitute, bind_arguments
 from lightify.analyze.tree import ModuleIndex, index_module
-from lightify.into_module import bound_names
+from lightify.into_module import bound_names, changed_names
 
 CODE = "LFY404"
 SIMPLE = (cst.Integer, cst.Float, cst.Imaginary, cst.SimpleString)
@@ -383,12 +383,14 @@ class _Rewriter:
         block, statement = self.found.block, self.found.statement
         later = block[block.index(statement) + 1 :]
         rebound = bound_names(later, own_scope_only=True)
+        changed = changed_names(later)  # ``args.weight = 3.0``: the trainer kept the old value
         for param, value in arguments.items():
             base = dotted_name(value)
-            if base is not None and base.split(".")[0] in rebound:
+            root = None if base is None else base.split(".")[0]
+            if root in rebound or ("." in (base or "") and root in changed):
                 raise Decline(
                     CODE,
-                    f"`{base.split('.')[0]}` is assigned again after `{self.found.instance} = "
+                    f"`{root}` is assigned or changed after `{self.found.instance} = "
                     f"{self.name}(...)`, which keeps the value passed as `{param}`; lightify "
                     "leaves the file as it is",
                     statement,

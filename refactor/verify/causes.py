@@ -58,6 +58,11 @@ MONITOR = (
     "a different number; pass the script's own value, not Lightning's float32 copy of a "
     "logged metric"
 )
+BUFFERS = (
+    "buffers: the parameters agree but batch-norm running statistics (or other buffers) do "
+    "not; check forward passes made in training mode that only one run makes (Lightning's "
+    "sanity check validates before training: num_sanity_val_steps=0)"
+)
 LENGTH = (
     "loop bounds: one run trained for fewer steps; check max_epochs, max_steps, "
     "limit_train_batches and early stopping"
@@ -77,6 +82,8 @@ def likely_cause(
     if divergence.stream == "steps":
         if divergence.field == "lrs":
             return OPTIMIZER_ARGUMENTS if divergence.index == 0 else SCHEDULER_CADENCE
+        if divergence.field == "buffer_sum":
+            return BUFFERS
         return OPTIMIZER_ORDER if divergence.field == "optimizer" else UPDATE
     if divergence.stream == "monitor":
         return MONITOR

@@ -7,7 +7,8 @@ lightify and only the standard library at module level: torch must not be
 imported before the environment (CUDA visibility, cuBLAS workspace) is set.
 
 The record holds, in call order: the value of every scalar ``backward()``, the
-learning rates and a parameter checksum after every optimizer step, a checksum
+learning rates and a parameter checksum after every optimizer step (and one of the
+buffers, such as batch-norm statistics, of the modules it calls), a checksum
 of every outermost module call made without grad (evaluation), and every
 ReduceLROnPlateau metric. Each entry of ``losses``/``eval``/``monitor`` has a
 twin in ``losses_at``/``eval_at``/``monitor_at``: the number of optimizer steps
@@ -124,6 +125,7 @@ class Recorder:
         """The loader that gave the latest batch: the one an optimizer step trains on."""
         self._progress_written = 0.0
         self._module_depth = 0
+        self._called: dict[int, Any] = {}  # modules called from outside any module, by id
         self._sanity_checks = 0
 
     # -- training side -------------------------------------------------------
@@ -142,6 +144,9 @@ class Recorder:
             self.used_cuda = self.used_cuda or any(p.is_cuda for p in params)
             both = _float64_sums(self.torch, itertools.chain(params, (p.abs() for p in params)))
         sums, abs_sums = both[: len(params)], both[len(params) :]
+        buffers = {id(b): b for m in self._called.values() for b in m.buffers()}
+        with self.torch.no_grad():
+            buffer_sums = _float64_sums(self.torch, buffers.values())
         self.steps.append(
             {
                 "step": len(self.steps),
@@ -149,6 +154,8 @@ class Recorder:
                 "lrs": [float(group["lr"]) for group in optimizer.param_groups],
                 "param_sum": math.fsum(sums),
                 "param_abs_sum": math.fsum(abs_sums),
+                # batch-norm statistics and other buffers of the modules the script calls
+                "buffer_sum": math.fsum(buffer_sums),
             }
         )
         if self._fetching is not None:
@@ -193,6 +200,8 @@ class Recorder:
     # -- evaluation side -----------------------------------------------------
 
     def on_module_enter(self, module: Any, args: Any) -> None:
+        if not self._module_depth:
+            self._called.setdefault(id(module), module)
         self._module_depth += 1
 
     def on_module_exit(self, module: Any, args: Any, output: Any) -> None:

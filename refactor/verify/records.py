@@ -149,7 +149,7 @@ def _differing_step_field(
         close_enough(p, q, rtol, atol) for p, q in zip(x["lrs"], y["lrs"], strict=True)
     ):
         return "lrs"
-    for field in ("param_sum", "param_abs_sum"):
+    for field in ("param_sum", "param_abs_sum", "buffer_sum"):
         if not close_enough(x[field], y[field], rtol, atol):
             return field
     return None
