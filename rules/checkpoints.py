@@ -136,7 +136,12 @@ def build(lowering) -> None:
         moved[0] = first.with_changes(leading_lines=[x for x in first.leading_lines if x.comment])
     lowering.plan.add_method(Method(HOOK, "self", moved))
     lowering.claimed.update(statements)
-    lowering.note(CODE, f"checkpoint saving and early stopping move into {HOOK}", statements[0])
+    lowering.note(
+        CODE,
+        "what the script does after each epoch's validation (saves, early stopping, records) "
+        f"moves into {HOOK}",
+        statements[0],
+    )
 
 
 def step(statement: cst.BaseStatement, builder) -> bool:

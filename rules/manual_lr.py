@@ -19,7 +19,7 @@ from lightify.plan import Method
 from lightify.rule import Example
 
 CODE = "LFY203"
-SUMMARY = "Learning rates set by hand move into on_train_epoch_start / training_step"
+SUMMARY = "Learning rates set by hand move into the epoch-start, step or epoch-end hooks"
 ORDER = 32  # build order: after the optimizer (20) and the scheduler (30)
 HOOK = "on_train_epoch_start"
 OPTIMIZER = "self.optimizers().optimizer"  # the very object configure_optimizers returned
