@@ -47,7 +47,7 @@ TARGETS = {"lightning": ("lightning", "L"), "pytorch_lightning": ("pytorch_light
 
 def emit(index: ModuleIndex, program: Program, plan: Plan, target: str) -> cst.Module:
     package, alias = _import_alias(index, target)
-    names = _free_names(program, "trainer", "lit_module")
+    names = free_names(program, "trainer", "lit_module")
     functions = {
         f
         for f in (program.train.function, _function(program.validation), _function(program.test))
@@ -102,7 +102,8 @@ def _import_alias(index: ModuleIndex, target: str) -> tuple[str, str]:
     return package, existing or alias
 
 
-def _free_names(program: Program, *wanted: str) -> dict[str, str]:
+def free_names(program: Program, *wanted: str) -> dict[str, str]:
+    """Each wanted name, suffixed with ``_`` until the script's scope does not use it."""
     taken = set(program.bindings) | names_in(program.owner)
     out = {}
     for name in wanted:

@@ -13,7 +13,7 @@ from lightify.plan import Method
 from lightify.rule import Example
 from lightify.rules.manual_lr import contains_lr, group_targets
 from lightify.rules.print_logging import is_print
-from lightify.rules.training_step import _index_alias
+from lightify.rules.training_step import index_alias
 
 CODE = "LFY407"
 SUMMARY = "Checkpoint saving and early stopping move into Lightning hooks"
@@ -161,7 +161,7 @@ def step(statement: cst.BaseStatement, builder) -> bool:
     if not is_batch_save(statement, lowering):
         return False
     _check_batch_save(statement, builder, counter)
-    extra = {**_index_alias(builder.found), **_counter_alias(counter), **_optimizer_alias(lowering)}
+    extra = {**index_alias(builder.found), **_counter_alias(counter), **_optimizer_alias(lowering)}
     moved = lowering.move([statement], {"batch_idx"}, extra)
     hook = lowering.plan.methods.get(BATCH_HOOK)
     if hook is None:

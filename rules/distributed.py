@@ -21,7 +21,7 @@ from lightify.analyze.nodes import (
     walk,
 )
 from lightify.analyze.usage import first_use
-from lightify.emit import _free_names
+from lightify.emit import free_names
 from lightify.rule import Example
 
 CODE = "LFY006"
@@ -212,7 +212,7 @@ def build(lowering) -> None:
         plan.replaced[setup.loader] = setup.new_loader
     if setup.set_epoch is not None:
         lowering.claimed.add(setup.set_epoch)
-    trainer = _free_names(lowering.program, "trainer")["trainer"]
+    trainer = free_names(lowering.program, "trainer")["trainer"]
     for guard, test in setup.guards.items():
         plan.replaced[guard] = guard.with_changes(test=cst.parse_expression(f"{trainer}.{test}"))
     kwargs = plan.trainer_kwargs

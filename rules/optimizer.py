@@ -102,7 +102,7 @@ def build(lowering) -> None:
         for line in [*_parameter_statements(program, optimizer), optimizer.line]:
             if line not in lines:
                 lines.append(line)
-    hoisted = [_hoist_arguments(line, lowering, program) for line in lines]
+    hoisted = [hoist_arguments(line, lowering, program) for line in lines]
     moved = lowering.move(hoisted, bound_names(lines))
     lowering.plan.moved.update(lines)
     names = [cst.Element(cst.Name(optimizer.name)) for optimizer in optimizers]
@@ -146,7 +146,7 @@ def _reads_parameters(value: cst.BaseExpression) -> bool:
     return _Params.hit
 
 
-def _hoist_arguments(line: cst.SimpleStatementLine, lowering, program) -> cst.SimpleStatementLine:
+def hoist_arguments(line: cst.SimpleStatementLine, lowering, program) -> cst.SimpleStatementLine:
     """Keyword values computed from the program's names become constructor arguments."""
 
     class _Hoist(cst.CSTTransformer):

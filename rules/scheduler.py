@@ -112,10 +112,10 @@ def build(lowering) -> None:
             ),
             scheduler.line,
         )
-    from lightify.rules.optimizer import _hoist_arguments
+    from lightify.rules.optimizer import hoist_arguments
 
     local = {scheduler.name, *names_in(method.body[-1])}  # the optimizers it returns
-    moved = lowering.move([_hoist_arguments(scheduler.line, lowering, program)], local)
+    moved = lowering.move([hoist_arguments(scheduler.line, lowering, program)], local)
     lowering.plan.moved.add(scheduler.line)
     fields = ", ".join(
         f'"{key}": {value}' if key == "scheduler" else f'"{key}": "{value}"'

@@ -13,7 +13,7 @@ from lightify.rules.carried_state import carry
 from lightify.rules.gradient_accumulation import guarded, manual_window
 from lightify.rules.gradient_clipping import APIS as CLIPPING
 from lightify.rules.optimizer import updated_by_hand
-from lightify.rules.training_step import _index_alias, unpack_batch
+from lightify.rules.training_step import index_alias, unpack_batch
 
 CODE = "LFY001"
 SUMMARY = "Several optimizers (GANs) become manual optimization in the script's order"
@@ -274,7 +274,7 @@ def build(lowering) -> None:
     unpack = unpack_batch(found.target)  # `batch` is the batch here, whatever the loop's index
     carried = carry(lowering, found, "train", [*unpack, *body])
     local = lowering.locals_of(found) | set(names) | set(schedulers)
-    moved = [*taken, *unpack, *lowering.move(body, local, {**_index_alias(found), **carried})]
+    moved = [*taken, *unpack, *lowering.move(body, local, {**index_alias(found), **carried})]
     logged = [stmt(f'self.log("{loss}", {loss})') for loss in dict.fromkeys(losses)]
     lowering.plan.add_method(Method("training_step", "self, batch, batch_idx", [*moved, *logged]))
     lowering.note(

@@ -104,7 +104,7 @@ def build(lowering) -> None:
     tail[0] = tail[0].with_changes(leading_lines=builder.comments)
     unpack = unpack_batch(found.target)  # `batch` is the batch here, whatever the loop's index
     carried = carry(lowering, found, "train", [*unpack, *body])
-    moved = [*unpack, *lowering.move(body, local, {**_index_alias(found), **carried})]
+    moved = [*unpack, *lowering.move(body, local, {**index_alias(found), **carried})]
     docstring = leading_docstring(found.before)
     lowering.plan.add_method(
         Method("training_step", "self, batch, batch_idx", [*docstring, *moved, *tail])
@@ -136,7 +136,8 @@ def unpack_batch(target: cst.BaseAssignTargetExpression) -> list[cst.BaseStateme
     return [cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(target)], cst.Name("batch"))])]
 
 
-def _index_alias(found) -> dict[str, cst.BaseExpression]:
+def index_alias(found) -> dict[str, cst.BaseExpression]:
+    """The loop's batch index name → ``batch_idx`` (plus its start), for code moved into a step."""
     if found.index is None or found.index == "batch_idx":
         return {}
     index = cst.Name("batch_idx")
