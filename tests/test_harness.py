@@ -163,6 +163,38 @@ def test_changed_lr_diverges_at_the_first_step(project: Path, tmp_path: Path) ->
     assert "steps[0].lrs" in comparison.describe()
 
 
+BATCH_NORM_SCRIPT = """
+import sys
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+torch.manual_seed(0)
+x, y = torch.randn(32, 4), torch.randint(0, 2, (32,))
+model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.Linear(8, 2))
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+if "--peek" in sys.argv:  # a forward in training mode: batch-norm statistics move, nothing else
+    model(torch.randn(8, 4))
+for _ in range(2):
+    optimizer.zero_grad()
+    loss = F.cross_entropy(model(x), y)
+    loss.backward()
+    optimizer.step()
+"""
+
+
+def test_batch_norm_statistics_are_compared(tmp_path: Path) -> None:
+    script = _write(tmp_path, "train.py", BATCH_NORM_SCRIPT)
+    plain = run_script(script, [], tmp_path / "plain.json", cwd=tmp_path)
+    peeked = run_script(script, ["--peek"], tmp_path / "peeked.json", cwd=tmp_path)
+
+    assert plain["losses"] == peeked["losses"]  # batch statistics: the loss does not see it
+    divergence = compare(plain, peeked).first_divergence
+    assert divergence is not None
+    assert (divergence.stream, divergence.index, divergence.field) == ("steps", 0, "buffer_sum")
+
+
 def test_max_steps_stops_a_script_that_catches_exception(tmp_path: Path) -> None:
     script = _write(tmp_path, "train.py", CATCHING_SCRIPT)
     record = run_script(script, [], tmp_path / "record.json", cwd=tmp_path, max_steps=5)
@@ -207,7 +239,14 @@ def test_lightning_sanity_check_is_not_recorded(tmp_path: Path) -> None:
 
 def _record(losses: list[float], lrs: list[float], *, stopped: bool = False) -> dict[str, Any]:
     steps = [
-        {"step": i, "optimizer": 0, "lrs": [lr], "param_sum": 1.0, "param_abs_sum": 2.0}
+        {
+            "step": i,
+            "optimizer": 0,
+            "lrs": [lr],
+            "param_sum": 1.0,
+            "param_abs_sum": 2.0,
+            "buffer_sum": 0.0,
+        }
         for i, lr in enumerate(lrs)
     ]
     return {
