@@ -19,7 +19,14 @@ import libcst as cst
 from lightify.analyze.bindings import collect_bindings
 from lightify.analyze.declines import Decline
 from lightify.analyze.facts import Binding, Kind
-from lightify.analyze.nodes import assigned_names, code, names_in, only_small, statement_call
+from lightify.analyze.nodes import (
+    assigned_names,
+    code,
+    names_in,
+    only_small,
+    statement_call,
+    walk,
+)
 from lightify.analyze.substitute import Substitute, bind_arguments
 from lightify.analyze.tree import ModuleIndex, index_module
 
@@ -142,20 +149,15 @@ def _variants(
 
 def _tested_for_none(function: cst.FunctionDef) -> set[str]:
     """Names the function compares with None (``optimizer is not None``)."""
-    found: set[str] = set()
-
-    class _Tests(cst.CSTVisitor):
-        def visit_Comparison(self, node: cst.Comparison) -> None:
-            if (
-                isinstance(node.left, cst.Name)
-                and len(node.comparisons) == 1
-                and isinstance(node.comparisons[0].operator, cst.Is | cst.IsNot)
-                and _value(node.comparisons[0].comparator, {}, {}) is None
-            ):
-                found.add(node.left.value)
-
-    function.visit(_Tests())
-    return found
+    return {
+        node.left.value
+        for node in walk(function)
+        if type(node) is cst.Comparison
+        and isinstance(node.left, cst.Name)
+        and len(node.comparisons) == 1
+        and isinstance(node.comparisons[0].operator, cst.Is | cst.IsNot)
+        and _value(node.comparisons[0].comparator, {}, {}) is None
+    }
 
 
 def _call_sites(
