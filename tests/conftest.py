@@ -1,12 +1,19 @@
-"""Every test gets its own findings cache, so no test sees another's (or the user's) results."""
+"""Every test gets its own findings cache, so no test sees another's (or the user's) results.
+
+Training subprocesses get one thread each: pytest-xdist already runs a test per core, and
+each test trains two scripts side by side.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from lightify.cache import CACHE_ENV
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 @pytest.fixture(autouse=True)

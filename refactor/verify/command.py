@@ -118,8 +118,9 @@ def verify(
     your files or reads the other's checkpoints.
 
     Both runs get the same seed (Python, NumPy, torch), deterministic
-    algorithms and the same ARGS. lightify records every backward() loss, the
-    learning rates and a parameter checksum after every optimizer step, what
+    algorithms, half the cores each (unless OMP_NUM_THREADS is set) and the
+    same ARGS. lightify records every backward() loss, the learning rates and
+    parameter and buffer checksums after every optimizer step, what
     evaluation computes and the values schedulers decide on, then prints a
     table of both runs, the first step where they diverge and its likely
     cause.
