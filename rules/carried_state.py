@@ -83,13 +83,14 @@ same values, and the initial value is set before the same batches.
 """
 
 # Calls that draw no random numbers and fill what they build: what an initial state may
-# be built from (not torch.empty: its contents could differ between the two runs).
+# be built from (not torch.empty: its contents could differ between the two runs; not
+# iter: a DataLoader's iterator draws seeds from the global generator).
 RANDOM_FREE = frozenset(
     {
         *("torch.zeros", "torch.ones", "torch.full", "torch.tensor"),
         *("torch.zeros_like", "torch.ones_like", "torch.full_like", "torch.as_tensor"),
         *("torch.arange", "torch.eye", "time.time", "time.perf_counter", "math.sqrt"),
-        *("next", "iter", "tuple", "list", "len", "range", "int", "float", "min", "max"),
+        *("next", "tuple", "list", "len", "range", "int", "float", "min", "max"),
         *("isinstance", "zip", "enumerate", "dict", "bool", "abs", "sum"),
     }
 )
